@@ -1,0 +1,139 @@
+// Ledger: one ledger's journal — sequencer with group commit, hash chain, RFC
+// 9162 log tree over block headers, signed checkpoints and proofs.
+//
+// Writes: any number of threads call Append/AppendAsync. A single commit
+// thread takes everything queued (up to the block limits), builds one block,
+// writes block + transactions + log-tree nodes in one durable LMDB write
+// transaction (JournalStore::AppendBlock), and only then acknowledges every
+// transaction in it. While one block syncs, the next one fills: throughput
+// grows with concurrency instead of being capped at one fsync per
+// transaction. The queue is bounded; when it is full Append waits up to
+// LedgerOptions::enqueue_timeout and then fails with RESOURCE_EXHAUSTED.
+//
+// Opening verifies the tip (hash-chain link, transaction root, log-tree leaf
+// and root, latest checkpoint signature and root) and refuses a store whose
+// tip does not verify with DATA_LOSS naming the block.
+//
+// Thread-safety: all public methods are thread-safe.
+#ifndef VELLUM_JOURNAL_LEDGER_H_
+#define VELLUM_JOURNAL_LEDGER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "vellum/base/clock.h"
+#include "vellum/base/status.h"
+#include "vellum/journal/format.h"
+#include "vellum/journal/proofs.h"
+#include "vellum/journal/store.h"
+#include "vellum/merkle/log_tree.h"
+
+namespace vellum::journal {
+
+// Computes the state root of each block (the views, issue "authenticated
+// map"). Called on the commit thread only, in height order.
+class StateHook {
+ public:
+  virtual ~StateHook() = default;
+  // Applies the block's transactions to in-memory state and returns the state
+  // root to commit in its header. An error fails every transaction of the
+  // block; the block is not written.
+  virtual Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs) = 0;
+  // The block ApplyBlock last prepared was not made durable: roll it back.
+  virtual void AbortBlock(std::uint64_t height) = 0;
+};
+
+struct LedgerOptions {
+  StoreOptions store;
+  const Clock* clock = &SystemClock::Default();
+  StateHook* state = nullptr;  // not owned; zero state roots when null
+  // Group commit: a block takes at most this many transactions / bytes.
+  size_t max_block_transactions = 8192;
+  size_t max_block_bytes = 16u << 20;
+  // Back-pressure: transactions waiting for a block.
+  size_t queue_capacity = 65536;
+  std::chrono::milliseconds enqueue_timeout{5000};
+  // Per-transaction limits (InvalidArgument beyond them).
+  size_t max_transaction_bytes = 4u << 20;
+  size_t max_operations_per_transaction = 10000;
+};
+
+// What an acknowledged transaction gets back: it is durable.
+struct Receipt {
+  std::uint64_t tx_seq = 0;
+  std::uint64_t block_height = 0;
+  std::uint32_t index_in_block = 0;
+  merkle::Hash tx_hash{};
+  merkle::Hash block_hash{};
+};
+
+struct LedgerStats {
+  std::uint64_t blocks = 0;
+  std::uint64_t transactions = 0;
+  size_t queued = 0;
+};
+
+// Ledger names are 1..128 characters of [A-Za-z0-9._/-], starting with an
+// alphanumeric: they are checkpoint origins and C2SP key names.
+Status ValidateLedgerName(std::string_view name);
+
+class Ledger {
+ public:
+  // Creates a new ledger in `dir`: an Ed25519 key in dir/signing.key (mode
+  // 0600) and the ledger metadata. AlreadyExists if dir holds a ledger.
+  static Result<std::unique_ptr<Ledger>> Create(const std::string& dir, std::string_view name,
+                                                const LedgerOptions& options);
+  // Opens an existing ledger and verifies its tip. NotFound if dir holds no
+  // ledger; DataLoss if the tip, key or checkpoint does not verify.
+  static Result<std::unique_ptr<Ledger>> Open(const std::string& dir, const LedgerOptions& options);
+
+  // Commits everything queued, then stops the commit thread.
+  ~Ledger();
+  Ledger(const Ledger&) = delete;
+  Ledger& operator=(const Ledger&) = delete;
+
+  const LedgerMeta& meta() const;
+  std::string vkey() const;
+
+  // Appends a transaction and returns once the block holding it is durable.
+  // InvalidArgument (limits), ResourceExhausted (queue full past the
+  // timeout), Unavailable (closing) or the store's error.
+  Result<Receipt> Append(Transaction tx);
+  // Same, but returns at once; `done` runs on the commit thread (keep it short).
+  void AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done);
+
+  // Committed blocks (the log tree size) and its root.
+  std::uint64_t size() const;
+  merkle::Hash root() const;
+  LedgerStats stats() const;
+
+  // Signed checkpoint (C2SP tlog-checkpoint note) of the current tree; signed
+  // once per size and stored.
+  Result<std::string> Checkpoint();
+
+  Result<BlockHeader> GetBlock(std::uint64_t height) const;
+  Result<Transaction> GetTransaction(std::uint64_t seq) const;
+
+  // Proofs against the tree of `tree_size` blocks (0 = current size). The
+  // ledger checks each proof against its own root before returning it, so
+  // tampered storage shows up here as DataLoss.
+  Result<BlockProof> ProveBlock(std::uint64_t height, std::uint64_t tree_size = 0) const;
+  Result<TransactionProof> ProveTransaction(std::uint64_t seq, std::uint64_t tree_size = 0) const;
+  Result<merkle::ConsistencyProof> ProveConsistency(std::uint64_t old_size, std::uint64_t new_size) const;
+
+  JournalStore& store();
+
+ private:
+  class Impl;
+  explicit Ledger(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vellum::journal
+
+#endif  // VELLUM_JOURNAL_LEDGER_H_

@@ -1,0 +1,565 @@
+#include "vellum/journal/ledger.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "vellum/base/encoding.h"
+#include "vellum/merkle/note.h"
+
+namespace vellum::journal {
+namespace {
+
+constexpr const char* kKeyFile = "signing.key";
+
+std::string KeyPath(const std::string& dir) { return (std::filesystem::path(dir) / kKeyFile).string(); }
+
+// Writes the signing key with mode 0600, durably, never over an existing file.
+Status WriteKeyFile(const std::string& dir, std::string_view skey) {
+  const std::string path = KeyPath(dir);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    if (errno == EEXIST) return AlreadyExists("key file " + path + " already exists");
+    return Unavailable("create " + path + ": " + std::strerror(errno));
+  }
+  std::string content = std::string(skey) + "\n";
+  size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string err = std::strerror(errno);
+      ::close(fd);
+      return Unavailable("write " + path + ": " + err);
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const std::string err = std::strerror(errno);
+    ::close(fd);
+    return Unavailable("fsync " + path + ": " + err);
+  }
+  ::close(fd);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
+  }
+  return Status::Ok();
+}
+
+Result<merkle::NoteSigner> ReadKeyFile(const std::string& dir) {
+  const std::string path = KeyPath(dir);
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return NotFound("no signing key at " + path);
+  if ((st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%03o", static_cast<unsigned>(st.st_mode & 0777));
+    return FailedPrecondition("signing key " + path + " is accessible by group or others (mode " + mode +
+                              "); run chmod 600 on it");
+  }
+  std::ifstream in(path);
+  std::string skey;
+  std::getline(in, skey);
+  if (!in.good() && !in.eof()) return Unavailable("read " + path);
+  auto signer = merkle::NoteSigner::ParseSkey(skey);
+  if (!signer.ok()) return signer.status().WithContext("signing key " + path);
+  return signer;
+}
+
+struct Pending {
+  Transaction tx;
+  std::string encoded;
+  merkle::Hash tx_hash;
+  std::function<void(Result<Receipt>)> done;
+};
+
+}  // namespace
+
+Status ValidateLedgerName(std::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return InvalidArgument("ledger name must be 1 to 128 characters, got " + std::to_string(name.size()));
+  }
+  if (!std::isalnum(static_cast<unsigned char>(name[0]))) {
+    return InvalidArgument("ledger name must start with a letter or digit: '" + std::string(name) + "'");
+  }
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-' && c != '/') {
+      return InvalidArgument("ledger name may only hold letters, digits and . _ - /: '" + std::string(name) + "'");
+    }
+  }
+  return Status::Ok();
+}
+
+class Ledger::Impl {
+ public:
+  Impl(std::unique_ptr<JournalStore> store, LedgerMeta meta, merkle::NoteSigner signer, LedgerOptions options)
+      : store_(std::move(store)), meta_(std::move(meta)), signer_(std::move(signer)), options_(options) {}
+
+  ~Impl() { Stop(); }
+
+  // Verifies the stored tip and loads the sequencer state from it.
+  Status Recover() {
+    VELLUM_ASSIGN_OR_RETURN(auto snap, store_->Read());
+    const std::uint64_t n = snap->block_count();
+    if (n == 0) {
+      if (snap->tx_count() != 0) {
+        return DataLoss("journal holds " + std::to_string(snap->tx_count()) + " transactions but no block");
+      }
+    } else {
+      VELLUM_RETURN_IF_ERROR(VerifyTip(*snap, n).WithContext("block " + std::to_string(n - 1)));
+    }
+    VELLUM_ASSIGN_OR_RETURN(range_, merkle::CompactRange::Load(*snap, n));
+    VELLUM_ASSIGN_OR_RETURN(auto latest, snap->LatestCheckpoint());
+    if (latest.has_value()) {
+      const auto& [size, note] = *latest;
+      auto cp = merkle::VerifyCheckpoint(note, signer_.verifier());
+      if (!cp.ok()) return cp.status().WithContext("checkpoint for size " + std::to_string(size));
+      if (cp->size != size || size > n) {
+        return DataLoss("checkpoint stored under size " + std::to_string(size) + " says size " +
+                        std::to_string(cp->size) + " of a journal with " + std::to_string(n) + " blocks");
+      }
+      VELLUM_ASSIGN_OR_RETURN(merkle::Hash root_then, merkle::RootAt(*snap, size));
+      if (root_then != cp->root) {
+        return VerificationFailed({"checkpoint.root", merkle::HashHex(cp->root), merkle::HashHex(root_then), size, n})
+            .WithContext("checkpoint for size " + std::to_string(size));
+      }
+      last_checkpoint_ = *latest;
+    }
+    next_seq_ = snap->tx_count();
+    tip_size_ = n;
+    tip_root_ = range_.Root();
+    return Status::Ok();
+  }
+
+  void Start() { thread_ = std::thread([this] { Run(); }); }
+
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    work_cv_.notify_all();
+    space_cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done) {
+    if (tx.operations.empty()) return done(InvalidArgument("a transaction needs at least one operation"));
+    if (tx.operations.size() > options_.max_operations_per_transaction) {
+      return done(InvalidArgument("transaction has " + std::to_string(tx.operations.size()) +
+                                  " operations; the limit is " + std::to_string(options_.max_operations_per_transaction)));
+    }
+    if (tx.client_token.size() > kMaxClientTokenSize) {
+      return done(InvalidArgument("client token of " + std::to_string(tx.client_token.size()) +
+                                  " bytes exceeds " + std::to_string(kMaxClientTokenSize)));
+    }
+    auto pending = std::make_unique<Pending>();
+    pending->encoded = EncodeTransaction(tx);
+    if (pending->encoded.size() > options_.max_transaction_bytes) {
+      return done(InvalidArgument("transaction of " + std::to_string(pending->encoded.size()) +
+                                  " bytes exceeds the limit of " + std::to_string(options_.max_transaction_bytes)));
+    }
+    // Hash in the caller's thread: it spreads the work over the writers.
+    pending->tx_hash = TransactionHash(pending->encoded);
+    pending->tx = std::move(tx);
+    pending->done = std::move(done);
+    {
+      std::unique_lock lock(mu_);
+      const bool has_space = space_cv_.wait_for(lock, options_.enqueue_timeout, [&] {
+        return stopping_ || queue_.size() < options_.queue_capacity;
+      });
+      if (stopping_) {
+        lock.unlock();
+        return pending->done(Unavailable("ledger '" + meta_.name + "' is closing"));
+      }
+      if (!has_space) {
+        lock.unlock();
+        return pending->done(ResourceExhausted("commit queue of ledger '" + meta_.name + "' is full (" +
+                                               std::to_string(options_.queue_capacity) + " transactions)"));
+      }
+      queue_.push_back(std::move(pending));
+    }
+    work_cv_.notify_one();
+  }
+
+  std::uint64_t size() const {
+    std::lock_guard lock(tip_mu_);
+    return tip_size_;
+  }
+  merkle::Hash root() const {
+    std::lock_guard lock(tip_mu_);
+    return tip_root_;
+  }
+  size_t queued() const {
+    std::lock_guard lock(mu_);
+    return queue_.size();
+  }
+  std::uint64_t tx_count() const {
+    std::lock_guard lock(tip_mu_);
+    return next_seq_;
+  }
+
+  Result<std::string> Checkpoint() {
+    std::uint64_t size;
+    merkle::Hash root;
+    {
+      std::lock_guard lock(tip_mu_);
+      size = tip_size_;
+      root = tip_root_;
+    }
+    std::lock_guard lock(checkpoint_mu_);
+    if (last_checkpoint_.has_value() && last_checkpoint_->first == size) return last_checkpoint_->second;
+    const std::string body = merkle::FormatCheckpointBody({meta_.name, size, root, {}});
+    VELLUM_ASSIGN_OR_RETURN(std::string note, signer_.Sign(body));
+    VELLUM_RETURN_IF_ERROR(store_->PutCheckpoint(size, note));
+    if (!last_checkpoint_.has_value() || last_checkpoint_->first < size) last_checkpoint_ = {size, note};
+    return note;
+  }
+
+  Result<std::uint64_t> ResolveSize(std::uint64_t tree_size) const {
+    const std::uint64_t current = size();
+    if (tree_size == 0) tree_size = current;
+    if (tree_size > current) {
+      return OutOfRange("tree size " + std::to_string(tree_size) + " is beyond the ledger's " +
+                        std::to_string(current) + " blocks");
+    }
+    return tree_size;
+  }
+
+  Result<BlockProof> ProveBlock(const Snapshot& snap, std::uint64_t height, std::uint64_t tree_size) const {
+    VELLUM_ASSIGN_OR_RETURN(tree_size, ResolveSize(tree_size));
+    if (height >= tree_size) {
+      return OutOfRange("block " + std::to_string(height) + " is not in the tree of " + std::to_string(tree_size) + " blocks");
+    }
+    BlockProof proof;
+    VELLUM_ASSIGN_OR_RETURN(proof.header, snap.Header(height));
+    VELLUM_ASSIGN_OR_RETURN(proof.inclusion.path, merkle::InclusionPath(snap, height, tree_size));
+    proof.inclusion.leaf_index = height;
+    proof.inclusion.tree_size = tree_size;
+    VELLUM_ASSIGN_OR_RETURN(merkle::Hash root, merkle::RootAt(snap, tree_size));
+    // Self-check: tampered headers or nodes must not leave the server as a "proof".
+    auto verified = VerifyBlockProof(proof, tree_size, root);
+    if (!verified.ok()) return verified.status().WithContext("stored block " + std::to_string(height) + " does not verify");
+    return proof;
+  }
+
+  Result<TransactionProof> ProveTransaction(std::uint64_t seq, std::uint64_t tree_size) const {
+    VELLUM_ASSIGN_OR_RETURN(auto snap, store_->Read());
+    VELLUM_ASSIGN_OR_RETURN(tree_size, ResolveSize(tree_size));
+    if (seq >= snap->tx_count()) return NotFound("no transaction " + std::to_string(seq));
+    VELLUM_ASSIGN_OR_RETURN(std::uint64_t height, FindBlockOf(*snap, seq));
+    if (height >= tree_size) {
+      return OutOfRange("transaction " + std::to_string(seq) + " is in block " + std::to_string(height) +
+                        ", beyond tree size " + std::to_string(tree_size));
+    }
+    TransactionProof proof;
+    VELLUM_ASSIGN_OR_RETURN(proof.block, ProveBlock(*snap, height, tree_size));
+    VELLUM_ASSIGN_OR_RETURN(BlockHeader header, DecodeBlockHeader(proof.block.header));
+    std::vector<merkle::Hash> leaves;
+    leaves.reserve(header.tx_count);
+    for (std::uint32_t i = 0; i < header.tx_count; ++i) {
+      VELLUM_ASSIGN_OR_RETURN(std::string tx, snap->Transaction(header.first_tx_seq + i));
+      if (header.first_tx_seq + i == seq) proof.transaction = tx;
+      leaves.push_back(TransactionLeafHash(tx));
+    }
+    proof.tx_seq = seq;
+    proof.index_in_block = static_cast<std::uint32_t>(seq - header.first_tx_seq);
+    VELLUM_ASSIGN_OR_RETURN(proof.tx_path, merkle::InclusionPathFromLeafHashes(leaves, proof.index_in_block));
+    VELLUM_ASSIGN_OR_RETURN(merkle::Hash root, merkle::RootAt(*snap, tree_size));
+    auto verified = VerifyTransactionProof(proof, tree_size, root);
+    if (!verified.ok()) return verified.status().WithContext("stored transaction " + std::to_string(seq) + " does not verify");
+    return proof;
+  }
+
+  Result<merkle::ConsistencyProof> ProveConsistency(std::uint64_t old_size, std::uint64_t new_size) const {
+    VELLUM_ASSIGN_OR_RETURN(auto snap, store_->Read());
+    VELLUM_ASSIGN_OR_RETURN(new_size, ResolveSize(new_size));
+    merkle::ConsistencyProof proof{old_size, new_size, {}};
+    VELLUM_ASSIGN_OR_RETURN(proof.path, merkle::ConsistencyPath(*snap, old_size, new_size));
+    return proof;
+  }
+
+  Result<std::unique_ptr<Snapshot>> Read() const { return store_->Read(); }
+  JournalStore& store() { return *store_; }
+  const LedgerMeta& meta() const { return meta_; }
+  const merkle::NoteSigner& signer() const { return signer_; }
+
+ private:
+  // Binary search over headers for the block holding `seq`.
+  static Result<std::uint64_t> FindBlockOf(const Snapshot& snap, std::uint64_t seq) {
+    std::uint64_t lo = 0, hi = snap.block_count();
+    while (hi - lo > 1) {
+      const std::uint64_t mid = lo + (hi - lo) / 2;
+      VELLUM_ASSIGN_OR_RETURN(std::string raw, snap.Header(mid));
+      VELLUM_ASSIGN_OR_RETURN(BlockHeader h, DecodeBlockHeader(raw));
+      if (h.first_tx_seq <= seq) lo = mid; else hi = mid;
+    }
+    return lo;
+  }
+
+  Status VerifyTip(const Snapshot& snap, std::uint64_t n) {
+    VELLUM_ASSIGN_OR_RETURN(std::string raw, snap.Header(n - 1));
+    VELLUM_ASSIGN_OR_RETURN(BlockHeader header, DecodeBlockHeader(raw));
+    if (header.height != n - 1) {
+      return VerificationFailed({"block.height", std::to_string(n - 1), std::to_string(header.height), n - 1, n});
+    }
+    if (header.ledger_id != meta_.id) return VerificationFailed({"block.ledger_id", "", "", n - 1, n});
+    merkle::Hash expected_prev = merkle::kZeroHash;
+    std::uint64_t expected_first_seq = 0;
+    if (n > 1) {
+      VELLUM_ASSIGN_OR_RETURN(std::string prev_raw, snap.Header(n - 2));
+      VELLUM_ASSIGN_OR_RETURN(BlockHeader prev, DecodeBlockHeader(prev_raw));
+      expected_prev = BlockHash(prev_raw);
+      expected_first_seq = prev.first_tx_seq + prev.tx_count;
+      if (header.timestamp_us < prev.timestamp_us) {
+        return VerificationFailed({"block.timestamp", std::to_string(prev.timestamp_us),
+                                   std::to_string(header.timestamp_us), n - 1, n});
+      }
+    }
+    if (header.prev_hash != expected_prev) {
+      return VerificationFailed({"chain.prev_hash", merkle::HashHex(expected_prev), merkle::HashHex(header.prev_hash), n - 1, n});
+    }
+    if (header.first_tx_seq != expected_first_seq || header.first_tx_seq + header.tx_count != snap.tx_count()) {
+      return VerificationFailed({"block.tx_range", std::to_string(snap.tx_count()),
+                                 std::to_string(header.first_tx_seq + header.tx_count), n - 1, n});
+    }
+    std::vector<merkle::Hash> leaves;
+    leaves.reserve(header.tx_count);
+    for (std::uint32_t i = 0; i < header.tx_count; ++i) {
+      VELLUM_ASSIGN_OR_RETURN(std::string tx, snap.Transaction(header.first_tx_seq + i));
+      leaves.push_back(TransactionLeafHash(tx));
+    }
+    const merkle::Hash tx_root = merkle::RootFromLeafHashes(leaves);
+    if (tx_root != header.tx_root) {
+      return VerificationFailed({"block.tx_root", merkle::HashHex(header.tx_root), merkle::HashHex(tx_root), n - 1, n});
+    }
+    VELLUM_ASSIGN_OR_RETURN(merkle::Hash stored_leaf, snap.PerfectNode(0, n - 1));
+    const merkle::Hash block_hash = BlockHash(raw);
+    if (stored_leaf != block_hash) {
+      return VerificationFailed({"log.leaf", merkle::HashHex(block_hash), merkle::HashHex(stored_leaf), n - 1, n});
+    }
+    last_hash_ = block_hash;
+    last_timestamp_ = header.timestamp_us;
+    return Status::Ok();
+  }
+
+  void Run() {
+    std::vector<std::unique_ptr<Pending>> batch;
+    for (;;) {
+      {
+        std::unique_lock lock(mu_);
+        work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and drained
+        size_t bytes = 0;
+        while (!queue_.empty() && batch.size() < options_.max_block_transactions &&
+               (batch.empty() || bytes + queue_.front()->encoded.size() <= options_.max_block_bytes)) {
+          bytes += queue_.front()->encoded.size();
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+      }
+      space_cv_.notify_all();
+      CommitBlock(batch);
+      batch.clear();
+    }
+  }
+
+  void CommitBlock(std::vector<std::unique_ptr<Pending>>& batch) {
+    const std::uint64_t height = tip_size_;  // only this thread changes it
+    BlockHeader header;
+    header.ledger_id = meta_.id;
+    header.height = height;
+    header.prev_hash = last_hash_;
+    header.timestamp_us = std::max(options_.clock->NowMicros(), last_timestamp_);
+    header.first_tx_seq = next_seq_;
+    header.tx_count = static_cast<std::uint32_t>(batch.size());
+    std::vector<merkle::Hash> leaves;
+    leaves.reserve(batch.size());
+    for (const auto& p : batch) leaves.push_back(merkle::HashLeaf(merkle::HashView(p->tx_hash)));
+    header.tx_root = merkle::RootFromLeafHashes(leaves);
+
+    Status status;
+    if (options_.state != nullptr) {
+      std::vector<Transaction> txs;
+      txs.reserve(batch.size());
+      for (auto& p : batch) txs.push_back(p->tx);
+      auto state_root = options_.state->ApplyBlock(height, txs);
+      if (state_root.ok()) header.state_root = *state_root; else status = state_root.status();
+    }
+
+    const std::string encoded = EncodeBlockHeader(header);
+    const merkle::Hash block_hash = BlockHash(encoded);
+    merkle::CompactRange next_range = range_;
+    BlockWrite write;
+    write.height = height;
+    write.header = encoded;
+    write.first_tx_seq = header.first_tx_seq;
+    write.txs.reserve(batch.size());
+    for (const auto& p : batch) write.txs.push_back(p->encoded);
+    next_range.Append(block_hash, [&](std::uint32_t level, std::uint64_t index, const merkle::Hash& h) {
+      write.nodes.push_back({level, index, h});
+    });
+    if (status.ok()) {
+      status = store_->AppendBlock(write);
+      if (!status.ok() && options_.state != nullptr) options_.state->AbortBlock(height);
+    }
+    if (!status.ok()) {
+      for (auto& p : batch) p->done(status);
+      return;
+    }
+    range_ = std::move(next_range);
+    last_hash_ = block_hash;
+    last_timestamp_ = header.timestamp_us;
+    const std::uint64_t first_seq = next_seq_;
+    {
+      std::lock_guard lock(tip_mu_);
+      tip_size_ = height + 1;
+      tip_root_ = range_.Root();
+      next_seq_ += batch.size();
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i]->done(Receipt{first_seq + i, height, static_cast<std::uint32_t>(i), batch[i]->tx_hash, block_hash});
+    }
+  }
+
+  std::unique_ptr<JournalStore> store_;
+  LedgerMeta meta_;
+  merkle::NoteSigner signer_;
+  LedgerOptions options_;
+
+  // Queue (producers -> commit thread).
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable space_cv_;
+  std::deque<std::unique_ptr<Pending>> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+
+  // Commit-thread state.
+  merkle::CompactRange range_;
+  merkle::Hash last_hash_ = merkle::kZeroHash;
+  std::int64_t last_timestamp_ = 0;
+
+  // Published tip (written by the commit thread, read by anyone).
+  mutable std::mutex tip_mu_;
+  std::uint64_t tip_size_ = 0;
+  merkle::Hash tip_root_{};
+  std::uint64_t next_seq_ = 0;
+
+  std::mutex checkpoint_mu_;
+  std::optional<std::pair<std::uint64_t, std::string>> last_checkpoint_;
+};
+
+Ledger::Ledger(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Ledger::~Ledger() = default;
+
+Result<std::unique_ptr<Ledger>> Ledger::Create(const std::string& dir, std::string_view name,
+                                               const LedgerOptions& options) {
+  VELLUM_RETURN_IF_ERROR(ValidateLedgerName(name));
+  if (options.store.read_only) return InvalidArgument("cannot create a ledger read-only");
+  {
+    VELLUM_ASSIGN_OR_RETURN(auto store, JournalStore::Open(dir, options.store));
+    VELLUM_ASSIGN_OR_RETURN(auto existing, store->ReadMeta());
+    if (existing.has_value()) return AlreadyExists("a ledger '" + existing->name + "' already exists in " + dir);
+    // A key without metadata is what a crash during creation leaves: reuse it.
+    auto signer = ReadKeyFile(dir);
+    if (!signer.ok()) {
+      if (signer.status().code() != StatusCode::kNotFound) return signer.status();
+      VELLUM_ASSIGN_OR_RETURN(merkle::NoteSigner fresh, merkle::NoteSigner::Generate(name));
+      VELLUM_RETURN_IF_ERROR(WriteKeyFile(dir, fresh.Skey()));
+      signer = std::move(fresh);
+    } else if (signer->name() != name) {
+      return AlreadyExists("directory " + dir + " holds the signing key of ledger '" + signer->name() + "'");
+    }
+    LedgerMeta meta;
+    meta.name = std::string(name);
+    meta.vkey = signer->Vkey();
+    meta.created_us = options.clock->NowMicros();
+    ByteWriter id_input;
+    id_input.Bytes(meta.name);
+    id_input.Bytes(meta.vkey);
+    id_input.I64(meta.created_us);
+    const merkle::Hash id = merkle::HashTagged(merkle::kTagLedgerId, id_input.data());
+    std::copy_n(id.begin(), kLedgerIdSize, meta.id.begin());
+    VELLUM_RETURN_IF_ERROR(store->WriteMeta(meta));
+  }
+  return Open(dir, options);
+}
+
+Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir, const LedgerOptions& options) {
+  VELLUM_ASSIGN_OR_RETURN(auto store, JournalStore::Open(dir, options.store));
+  VELLUM_ASSIGN_OR_RETURN(auto meta, store->ReadMeta());
+  if (!meta.has_value()) return NotFound("no ledger in " + dir);
+  VELLUM_ASSIGN_OR_RETURN(merkle::NoteSigner signer, ReadKeyFile(dir));
+  if (signer.Vkey() != meta->vkey) {
+    return DataLoss("signing key in " + KeyPath(dir) + " (" + signer.Vkey() + ") is not the ledger's key (" + meta->vkey + ")");
+  }
+  auto impl = std::make_unique<Impl>(std::move(store), std::move(*meta), std::move(signer), options);
+  VELLUM_RETURN_IF_ERROR(impl->Recover().WithContext("ledger in " + dir + " does not verify"));
+  if (!options.store.read_only) impl->Start();
+  return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));
+}
+
+const LedgerMeta& Ledger::meta() const { return impl_->meta(); }
+std::string Ledger::vkey() const { return impl_->meta().vkey; }
+
+Result<Receipt> Ledger::Append(Transaction tx) {
+  std::promise<Result<Receipt>> promise;
+  auto future = promise.get_future();
+  impl_->AppendAsync(std::move(tx), [&promise](Result<Receipt> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void Ledger::AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done) {
+  impl_->AppendAsync(std::move(tx), std::move(done));
+}
+
+std::uint64_t Ledger::size() const { return impl_->size(); }
+merkle::Hash Ledger::root() const { return impl_->root(); }
+LedgerStats Ledger::stats() const { return {impl_->size(), impl_->tx_count(), impl_->queued()}; }
+Result<std::string> Ledger::Checkpoint() { return impl_->Checkpoint(); }
+
+Result<BlockHeader> Ledger::GetBlock(std::uint64_t height) const {
+  VELLUM_ASSIGN_OR_RETURN(auto snap, impl_->Read());
+  VELLUM_ASSIGN_OR_RETURN(std::string raw, snap->Header(height));
+  return DecodeBlockHeader(raw);
+}
+
+Result<Transaction> Ledger::GetTransaction(std::uint64_t seq) const {
+  VELLUM_ASSIGN_OR_RETURN(auto snap, impl_->Read());
+  VELLUM_ASSIGN_OR_RETURN(std::string raw, snap->Transaction(seq));
+  return DecodeTransaction(raw);
+}
+
+Result<BlockProof> Ledger::ProveBlock(std::uint64_t height, std::uint64_t tree_size) const {
+  VELLUM_ASSIGN_OR_RETURN(auto snap, impl_->Read());
+  return impl_->ProveBlock(*snap, height, tree_size);
+}
+
+Result<TransactionProof> Ledger::ProveTransaction(std::uint64_t seq, std::uint64_t tree_size) const {
+  return impl_->ProveTransaction(seq, tree_size);
+}
+
+Result<merkle::ConsistencyProof> Ledger::ProveConsistency(std::uint64_t old_size, std::uint64_t new_size) const {
+  return impl_->ProveConsistency(old_size, new_size);
+}
+
+JournalStore& Ledger::store() { return impl_->store(); }
+
+}  // namespace vellum::journal

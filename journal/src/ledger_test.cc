@@ -1,0 +1,315 @@
+#include "vellum/journal/ledger.h"
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <latch>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <catch2/catch.hpp>
+
+#include "vellum/merkle/note.h"
+#include "vellum/testing/temp_dir.h"
+
+namespace vellum::journal {
+namespace {
+
+Transaction Tx(const std::string& body, std::uint16_t kind = 1) { return Transaction{"", {{kind, body}}}; }
+
+merkle::Checkpoint VerifiedCheckpoint(Ledger& ledger) {
+  auto note = ledger.Checkpoint();
+  REQUIRE(note.ok());
+  auto verifier = merkle::NoteVerifier::Parse(ledger.vkey());
+  REQUIRE(verifier.ok());
+  auto cp = merkle::VerifyCheckpoint(*note, *verifier);
+  REQUIRE(cp.ok());
+  return *cp;
+}
+
+TEST_CASE("Create, append, reopen: everything acknowledged is there and verifies", "[journal][ledger]") {
+  testing::TempDir dir;
+  FakeClock clock(1'700'000'000'000'000);
+  LedgerOptions options;
+  options.clock = &clock;
+  std::vector<Receipt> receipts;
+  {
+    auto ledger = Ledger::Create(dir.path(), "example.com/books", options);
+    REQUIRE(ledger.ok());
+    CHECK((*ledger)->size() == 0);
+    CHECK(VerifiedCheckpoint(**ledger).root == merkle::EmptyTreeRoot());
+    for (int i = 0; i < 20; ++i) {
+      auto r = (*ledger)->Append(Tx("payment " + std::to_string(i)));
+      REQUIRE(r.ok());
+      receipts.push_back(*r);
+      clock.Advance(i % 3 == 0 ? -5 : 10);  // a clock that steps back never makes time go backwards
+    }
+    CHECK((*ledger)->size() == 20);
+  }
+  struct stat st {};
+  REQUIRE(::stat(dir.Sub("signing.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+
+  CHECK(Ledger::Create(dir.path(), "example.com/books", options).status().code() == StatusCode::kAlreadyExists);
+  auto ledger = Ledger::Open(dir.path(), options);
+  REQUIRE(ledger.ok());
+  CHECK((*ledger)->size() == 20);
+  CHECK((*ledger)->stats().transactions == 20);
+  const merkle::Checkpoint cp = VerifiedCheckpoint(**ledger);
+  CHECK(cp.origin == "example.com/books");
+  CHECK(cp.size == 20);
+  CHECK(cp.root == (*ledger)->root());
+
+  std::int64_t last_ts = 0;
+  for (const Receipt& r : receipts) {
+    auto tx = (*ledger)->GetTransaction(r.tx_seq);
+    REQUIRE(tx.ok());
+    CHECK(tx->operations[0].body == "payment " + std::to_string(r.tx_seq));
+    auto proof = (*ledger)->ProveTransaction(r.tx_seq, cp.size);
+    REQUIRE(proof.ok());
+    auto verified = VerifyTransactionProof(*proof, cp.size, cp.root);
+    REQUIRE(verified.ok());
+    CHECK(*verified == *tx);
+    auto header = (*ledger)->GetBlock(r.block_height);
+    REQUIRE(header.ok());
+    CHECK(BlockHash(EncodeBlockHeader(*header)) == r.block_hash);
+    CHECK(header->timestamp_us >= last_ts);
+    last_ts = header->timestamp_us;
+  }
+  // Hash chain: each header names its predecessor.
+  for (std::uint64_t h = 1; h < 20; ++h) {
+    CHECK((*ledger)->GetBlock(h)->prev_hash == BlockHash(EncodeBlockHeader(*(*ledger)->GetBlock(h - 1))));
+  }
+  CHECK((*ledger)->GetBlock(0)->prev_hash == merkle::kZeroHash);
+}
+
+TEST_CASE("Proofs: blocks in past checkpoints, consistency, and their tampering", "[journal][ledger]") {
+  testing::TempDir dir;
+  auto ledger = Ledger::Create(dir.path(), "proofs", {});
+  REQUIRE(ledger.ok());
+  std::vector<merkle::Checkpoint> cps;
+  for (int i = 0; i < 12; ++i) {
+    REQUIRE((*ledger)->Append(Tx(std::to_string(i))).ok());
+    cps.push_back(VerifiedCheckpoint(**ledger));
+  }
+  for (const auto& old_cp : cps) {
+    for (const auto& new_cp : cps) {
+      if (old_cp.size > new_cp.size) continue;
+      auto proof = (*ledger)->ProveConsistency(old_cp.size, new_cp.size);
+      REQUIRE(proof.ok());
+      CHECK(merkle::VerifyConsistency(old_cp.size, new_cp.size, old_cp.root, new_cp.root, proof->path).ok());
+    }
+    for (std::uint64_t h = 0; h < old_cp.size; ++h) {
+      auto proof = (*ledger)->ProveBlock(h, old_cp.size);
+      REQUIRE(proof.ok());
+      auto header = VerifyBlockProof(*proof, old_cp.size, old_cp.root);
+      REQUIRE(header.ok());
+      CHECK(header->height == h);
+      // Negative: another checkpoint's root, another height, a changed header byte.
+      if (old_cp.size > 1) {
+        CHECK_FALSE(VerifyBlockProof(*proof, old_cp.size, cps[0].root).ok());
+      }
+      auto moved = *proof;
+      moved.inclusion.leaf_index = (h + 1) % old_cp.size;
+      if (old_cp.size > 1) CHECK_FALSE(VerifyBlockProof(moved, old_cp.size, old_cp.root).ok());
+      auto changed = *proof;
+      changed.header[40] ^= 1;
+      CHECK_FALSE(VerifyBlockProof(changed, old_cp.size, old_cp.root).ok());
+    }
+  }
+  CHECK((*ledger)->ProveBlock(12, 12).status().code() == StatusCode::kOutOfRange);
+  CHECK((*ledger)->ProveBlock(0, 13).status().code() == StatusCode::kOutOfRange);
+  CHECK((*ledger)->ProveConsistency(0, 5).status().code() == StatusCode::kInvalidArgument);
+
+  auto tx_proof = (*ledger)->ProveTransaction(3);
+  REQUIRE(tx_proof.ok());
+  const auto& cp = cps.back();
+  CHECK(VerifyTransactionProof(*tx_proof, cp.size, cp.root).ok());
+  auto altered = *tx_proof;
+  altered.transaction.back() ^= 1;
+  Status s = VerifyTransactionProof(altered, cp.size, cp.root).status();
+  CHECK(s.code() == StatusCode::kDataLoss);
+  REQUIRE(s.verification() != nullptr);
+  CHECK(s.verification()->check == "inclusion.root");
+  auto wrong_seq = *tx_proof;
+  wrong_seq.tx_seq += 1;
+  CHECK(VerifyTransactionProof(wrong_seq, cp.size, cp.root).status().verification()->check == "transaction.position");
+}
+
+TEST_CASE("Concurrent writers are group-committed, each acknowledged exactly once", "[journal][ledger]") {
+  testing::TempDir dir;
+  auto ledger = Ledger::Create(dir.path(), "concurrent", {});
+  REQUIRE(ledger.ok());
+  constexpr int kThreads = 16, kPerThread = 100;
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::set<std::uint64_t> seqs;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto r = (*ledger)->Append(Tx("w" + std::to_string(t) + "-" + std::to_string(i)));
+        if (!r.ok()) { ++failures; continue; }
+        std::lock_guard lock(mu);
+        seqs.insert(r->tx_seq);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures == 0);
+  CHECK(seqs.size() == kThreads * kPerThread);
+  CHECK(*seqs.rbegin() == kThreads * kPerThread - 1);
+  const auto stats = (*ledger)->stats();
+  CHECK(stats.transactions == kThreads * kPerThread);
+  CHECK(stats.blocks <= stats.transactions);
+  // Each block's transaction root matches what is stored (recomputed by reopen's tip check too).
+  const merkle::Checkpoint cp = VerifiedCheckpoint(**ledger);
+  std::mt19937_64 rng(1);
+  for (int i = 0; i < 50; ++i) {
+    const std::uint64_t seq = rng() % (kThreads * kPerThread);
+    CHECK(VerifyTransactionProof(*(*ledger)->ProveTransaction(seq), cp.size, cp.root).ok());
+  }
+}
+
+TEST_CASE("Bad transactions are refused with precise errors and store nothing", "[journal][ledger]") {
+  testing::TempDir dir;
+  LedgerOptions options;
+  options.max_transaction_bytes = 1000;
+  options.max_operations_per_transaction = 3;
+  auto ledger = Ledger::Create(dir.path(), "limits", options);
+  REQUIRE(ledger.ok());
+  CHECK((*ledger)->Append(Transaction{}).status().code() == StatusCode::kInvalidArgument);
+  auto big = (*ledger)->Append(Tx(std::string(2000, 'x')));
+  CHECK(big.status().code() == StatusCode::kInvalidArgument);
+  CHECK(big.status().message().find("exceeds the limit of 1000") != std::string::npos);
+  CHECK((*ledger)->Append(Transaction{"", {{1, "a"}, {1, "b"}, {1, "c"}, {1, "d"}}}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK((*ledger)->Append(Transaction{std::string(200, 't'), {{1, "a"}}}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK((*ledger)->size() == 0);
+  CHECK((*ledger)->Append(Tx("fine")).ok());
+  CHECK(Ledger::Create(dir.Sub("x"), "bad name", {}).status().code() == StatusCode::kInvalidArgument);
+  CHECK(Ledger::Create(dir.Sub("y"), "", {}).status().code() == StatusCode::kInvalidArgument);
+  CHECK(Ledger::Open(dir.Sub("missing"), {}).status().code() == StatusCode::kNotFound);
+}
+
+// A state hook that records blocks and can stall or fail on demand.
+class TestHook : public StateHook {
+ public:
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs) override {
+    if (gate_ != nullptr) gate_->wait();
+    for (const auto& tx : txs) {
+      if (tx.operations[0].body == "poison") return FailedPrecondition("poisoned transaction");
+    }
+    applied_ += txs.size();
+    return merkle::Sha256Of("state after " + std::to_string(height));
+  }
+  void AbortBlock(std::uint64_t) override { ++aborted_; }
+
+  std::latch* gate_ = nullptr;
+  std::atomic<size_t> applied_{0};
+  std::atomic<int> aborted_{0};
+};
+
+TEST_CASE("The state hook's root lands in the header; its failure fails the block", "[journal][ledger]") {
+  testing::TempDir dir;
+  TestHook hook;
+  LedgerOptions options;
+  options.state = &hook;
+  auto ledger = Ledger::Create(dir.path(), "state", options);
+  REQUIRE(ledger.ok());
+  auto r = (*ledger)->Append(Tx("ok"));
+  REQUIRE(r.ok());
+  CHECK((*ledger)->GetBlock(r->block_height)->state_root == merkle::Sha256Of("state after 0"));
+  auto bad = (*ledger)->Append(Tx("poison"));
+  CHECK(bad.status().code() == StatusCode::kFailedPrecondition);
+  CHECK((*ledger)->size() == 1);
+  CHECK((*ledger)->Append(Tx("ok again")).ok());
+  CHECK((*ledger)->size() == 2);
+}
+
+TEST_CASE("A full queue pushes back with RESOURCE_EXHAUSTED", "[journal][ledger]") {
+  testing::TempDir dir;
+  TestHook hook;
+  std::latch gate(1);
+  hook.gate_ = &gate;
+  LedgerOptions options;
+  options.state = &hook;
+  options.queue_capacity = 2;
+  options.max_block_transactions = 1;
+  options.enqueue_timeout = std::chrono::milliseconds(20);
+  auto ledger = Ledger::Create(dir.path(), "backpressure", options);
+  REQUIRE(ledger.ok());
+  std::atomic<int> done{0};
+  std::vector<Status> results(3);
+  // The first is taken by the (stalled) commit thread, two more fill the queue.
+  (*ledger)->AppendAsync(Tx("a"), [&](Result<Receipt> r) { results[0] = r.status(); ++done; });
+  while ((*ledger)->stats().queued != 0) std::this_thread::yield();
+  (*ledger)->AppendAsync(Tx("b"), [&](Result<Receipt> r) { results[1] = r.status(); ++done; });
+  (*ledger)->AppendAsync(Tx("c"), [&](Result<Receipt> r) { results[2] = r.status(); ++done; });
+  auto rejected = (*ledger)->Append(Tx("d"));
+  CHECK(rejected.status().code() == StatusCode::kResourceExhausted);
+  gate.count_down();
+  while (done < 3) std::this_thread::yield();
+  for (const auto& s : results) CHECK(s.ok());
+  CHECK((*ledger)->size() == 3);
+}
+
+TEST_CASE("Tampering is detected on open or on proof", "[journal][ledger][tamper]") {
+  testing::TempDir dir;
+  std::vector<std::string> headers;
+  {
+    auto ledger = Ledger::Create(dir.path(), "tamper", {});
+    REQUIRE(ledger.ok());
+    for (int i = 0; i < 6; ++i) REQUIRE((*ledger)->Append(Tx("unique-payload-" + std::to_string(i))).ok());
+    REQUIRE((*ledger)->Checkpoint().ok());
+    for (std::uint64_t h = 0; h < 6; ++h) headers.push_back(EncodeBlockHeader(*(*ledger)->GetBlock(h)));
+  }
+  const std::string data = dir.Sub("data.mdb");
+  const std::string pristine = testing::ReadFile(data);
+
+  SECTION("the tip header: refused on open, naming the block") {
+    REQUIRE(testing::FlipByteOf(data, headers[5], 100));  // inside tx_root
+    auto ledger = Ledger::Open(dir.path(), {});
+    CHECK(ledger.status().code() == StatusCode::kDataLoss);
+    CHECK(ledger.status().message().find("block 5") != std::string::npos);
+  }
+  SECTION("an old header: proofs refuse it") {
+    REQUIRE(testing::FlipByteOf(data, headers[2], 60));  // inside the timestamp
+    auto ledger = Ledger::Open(dir.path(), {});
+    REQUIRE(ledger.ok());
+    auto proof = (*ledger)->ProveBlock(2);
+    CHECK(proof.status().code() == StatusCode::kDataLoss);
+    CHECK(proof.status().message().find("block 2") != std::string::npos);
+    CHECK((*ledger)->ProveBlock(4).ok());
+  }
+  SECTION("a transaction of an old block: its proof refuses it") {
+    REQUIRE(testing::FlipByteOf(data, "unique-payload-1", 3));
+    auto ledger = Ledger::Open(dir.path(), {});
+    REQUIRE(ledger.ok());
+    CHECK((*ledger)->ProveTransaction(1).status().code() == StatusCode::kDataLoss);
+  }
+  SECTION("a transaction of the tip block: refused on open") {
+    REQUIRE(testing::FlipByteOf(data, "unique-payload-5", 3));
+    CHECK(Ledger::Open(dir.path(), {}).status().code() == StatusCode::kDataLoss);
+  }
+  SECTION("the signing key: refused on open") {
+    auto other = merkle::NoteSigner::Generate("tamper");
+    REQUIRE(other.ok());
+    ::chmod(dir.Sub("signing.key").c_str(), 0600);
+    testing::WriteFile(dir.Sub("signing.key"), other->Skey() + "\n");
+    CHECK(Ledger::Open(dir.path(), {}).status().code() == StatusCode::kDataLoss);
+  }
+  SECTION("a key file readable by others: refused on open") {
+    ::chmod(dir.Sub("signing.key").c_str(), 0644);
+    CHECK(Ledger::Open(dir.path(), {}).status().code() == StatusCode::kFailedPrecondition);
+  }
+  SECTION("untouched store opens") {
+    CHECK(testing::ReadFile(data) == pristine);
+    CHECK(Ledger::Open(dir.path(), {}).ok());
+  }
+}
+
+}  // namespace
+}  // namespace vellum::journal
