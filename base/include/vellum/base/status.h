@@ -112,7 +112,9 @@ class [[nodiscard]] Result {
   }
 
   bool ok() const { return value_.has_value(); }
-  const Status& status() const { return status_; }
+  const Status& status() const& { return status_; }
+  // By value on temporaries, so `RETURN_IF_ERROR(F().status())` never dangles.
+  Status status() && { return std::move(status_); }
 
   T& value() & { assert(ok()); return *value_; }
   const T& value() const& { assert(ok()); return *value_; }
