@@ -1,0 +1,679 @@
+#include "vellum/indexes/authenticated_map.h"
+
+#include <algorithm>
+#include <memory>
+#include <span>
+#include <utility>
+
+namespace vellum::indexes {
+
+using merkle::MapDigest;
+using merkle::MapProof;
+using merkle::MapProofNode;
+
+namespace {
+
+// A page being built in this batch. Its slots are entries (level 0) or
+// children (level >= 1): an existing child (item) or a new one (pending).
+struct Pending;
+struct Slot {
+  MapNode::Item item;
+  std::unique_ptr<Pending> pending;
+};
+struct Pending {
+  std::uint8_t level = 0;
+  std::vector<Slot> slots;
+};
+
+// One normalized mutation of a batch.
+struct Op {
+  const MapMutation* m;
+  merkle::Hash value_hash;
+  MapDigest digest;  // of the new entry (puts)
+};
+
+}  // namespace
+
+struct AuthenticatedMap::Plan {
+  std::vector<std::pair<std::uint64_t, bool>> reveal;  // ascending rank, with value
+  // Range scans: ranks returned are [first, last); next page starts at `next`.
+  std::uint64_t first = 0;
+  std::uint64_t last = 0;
+  std::optional<std::uint64_t> next;
+};
+
+// Applies one batch: builds Pending pages top-down, normalizes page sizes,
+// then seals each new page once, bottom-up.
+class AuthenticatedMap::Builder {
+ public:
+  explicit Builder(const AuthenticatedMap& map)
+      : map_(map), max_(map.options_.max_page_items), min_(map.options_.max_page_items / 2) {}
+
+  // nullptr if the batch changes nothing under `id`.
+  Result<std::unique_ptr<Pending>> ApplyNode(NodeId id, std::span<const Op> ops) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, map_.options_.nodes->Get(id));
+    auto p = std::make_unique<Pending>();
+    p->level = node->level;
+    const std::vector<MapNode::Item>& items = node->items;
+    bool changed = false;
+    if (node->level == 0) {
+      p->slots.reserve(items.size() + ops.size());
+      size_t i = 0;
+      size_t j = 0;
+      while (i < items.size() || j < ops.size()) {
+        if (j == ops.size() || (i < items.size() && items[i].key < ops[j].m->key)) {
+          p->slots.push_back(Slot{items[i++], nullptr});
+        } else if (i == items.size() || ops[j].m->key < items[i].key) {
+          if (ops[j].m->op == MapMutation::Op::kPut) {
+            p->slots.push_back(Slot{NewEntry(ops[j]), nullptr});
+            changed = true;
+          }
+          ++j;
+        } else {
+          if (ops[j].m->op == MapMutation::Op::kPut) {
+            if (ops[j].digest == items[i].digest) {
+              p->slots.push_back(Slot{items[i], nullptr});
+            } else {
+              p->slots.push_back(Slot{NewEntry(ops[j]), nullptr});
+              changed = true;
+            }
+          } else {
+            changed = true;
+          }
+          ++i;
+          ++j;
+        }
+      }
+      if (!changed) return std::unique_ptr<Pending>();
+      return p;
+    }
+    p->slots.reserve(items.size() + 2);
+    size_t j = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      size_t end = ops.size();
+      if (i + 1 < items.size()) {
+        const std::string& next = items[i + 1].key;
+        end = static_cast<size_t>(std::lower_bound(ops.begin() + static_cast<std::ptrdiff_t>(j), ops.end(), next,
+                                                   [](const Op& o, const std::string& k) { return o.m->key < k; }) -
+                                  ops.begin());
+      }
+      if (end == j) {
+        p->slots.push_back(Slot{items[i], nullptr});
+        continue;
+      }
+      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> child, ApplyNode(items[i].child, ops.subspan(j, end - j)));
+      j = end;
+      if (child == nullptr) {
+        p->slots.push_back(Slot{items[i], nullptr});
+        continue;
+      }
+      changed = true;
+      if (!child->slots.empty()) p->slots.push_back(Slot{{}, std::move(child)});
+    }
+    if (!changed) return std::unique_ptr<Pending>();
+    VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
+    return p;
+  }
+
+  // Makes every new child in `slots` hold between min_ and max_ items, unless
+  // it is the only child (the parent then is undersized and its own parent
+  // merges it). Merging pulls in the neighbouring child and normalizes the
+  // merged page's children too, so no undersized page survives at any level.
+  Status Normalize(std::vector<Slot>* slots) {
+    for (size_t i = 0; i < slots->size(); ++i) {
+      if ((*slots)[i].pending != nullptr && (*slots)[i].pending->slots.size() > max_) i = SplitAt(slots, i);
+    }
+    size_t i = 0;
+    while (i < slots->size() && slots->size() > 1) {
+      Slot& s = (*slots)[i];
+      if (s.pending == nullptr || s.pending->slots.size() >= min_) {
+        ++i;
+        continue;
+      }
+      const size_t a = i + 1 < slots->size() ? i : i - 1;
+      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> left, Take(&(*slots)[a]));
+      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> right, Take(&(*slots)[a + 1]));
+      for (Slot& r : right->slots) left->slots.push_back(std::move(r));
+      if (left->level > 0) VELLUM_RETURN_IF_ERROR(Normalize(&left->slots));
+      slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(a + 1));
+      (*slots)[a] = Slot{{}, std::move(left)};
+      if ((*slots)[a].pending->slots.size() > max_) SplitAt(slots, a);
+      i = a;
+    }
+    return Status::Ok();
+  }
+
+  // Seals `p` and its new descendants, bottom-up, each once.
+  Result<MapNode::Item> Finalize(Pending& p) {
+    auto node = std::make_shared<MapNode>();
+    node->kind = map_.options_.kind;
+    node->level = p.level;
+    node->items.reserve(p.slots.size());
+    for (Slot& s : p.slots) {
+      if (s.pending != nullptr) {
+        VELLUM_ASSIGN_OR_RETURN(s.item, Finalize(*s.pending));
+      }
+      node->items.push_back(std::move(s.item));
+    }
+    node->Seal();
+    MapNode::Item ref;
+    ref.key = node->items.front().key;
+    ref.digest = node->digest;
+    VELLUM_ASSIGN_OR_RETURN(ref.child, map_.options_.nodes->Put(std::move(node)));
+    return ref;
+  }
+
+  // Turns the new top page into a version: splits it into more levels while
+  // it is too big, drops single-child roots, then seals.
+  Result<MapVersion> Finish(std::unique_ptr<Pending> top) {
+    if (top->slots.empty()) return map_.Empty();
+    while (top->slots.size() > max_) {
+      auto wrap = std::make_unique<Pending>();
+      wrap->level = static_cast<std::uint8_t>(top->level + 1);
+      wrap->slots.push_back(Slot{{}, std::move(top)});
+      VELLUM_RETURN_IF_ERROR(Normalize(&wrap->slots));
+      top = std::move(wrap);
+    }
+    while (top->level > 0 && top->slots.size() == 1) {
+      Slot& only = top->slots.front();
+      if (only.pending == nullptr) {
+        MapVersion v;
+        v.root = only.item.child;
+        v.digest = only.item.digest;
+        v.root_hash = merkle::MapRootHash(map_.options_.kind, &v.digest);
+        return v;
+      }
+      std::unique_ptr<Pending> child = std::move(only.pending);
+      top = std::move(child);
+    }
+    VELLUM_ASSIGN_OR_RETURN(MapNode::Item root, Finalize(*top));
+    MapVersion v;
+    v.root = root.child;
+    v.digest = root.digest;
+    v.root_hash = merkle::MapRootHash(map_.options_.kind, &v.digest);
+    return v;
+  }
+
+  MapNode::Item NewEntry(const Op& op) const {
+    MapNode::Item it;
+    it.key = op.m->key;
+    it.value_hash = op.value_hash;
+    it.aggregate = map_.options_.kind == merkle::MapKind::kInt64Aggregate ? op.m->aggregate : 0;
+    it.digest = op.digest;
+    return it;
+  }
+
+ private:
+  // The slot's page as a Pending (loading an existing child).
+  Result<std::unique_ptr<Pending>> Take(Slot* s) {
+    if (s->pending != nullptr) return std::move(s->pending);
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, map_.options_.nodes->Get(s->item.child));
+    auto p = std::make_unique<Pending>();
+    p->level = node->level;
+    p->slots.reserve(node->items.size() + max_);
+    for (const MapNode::Item& it : node->items) p->slots.push_back(Slot{it, nullptr});
+    return p;
+  }
+
+  // Splits the oversized pending page at slots[i] into ceil(n / max_) pages
+  // of near-equal size (each >= min_); returns the index of the last one.
+  size_t SplitAt(std::vector<Slot>* slots, size_t i) {
+    std::unique_ptr<Pending> big = std::move((*slots)[i].pending);
+    const size_t n = big->slots.size();
+    const size_t k = (n + max_ - 1) / max_;
+    std::vector<Slot> chunks;
+    chunks.reserve(k);
+    size_t next = 0;
+    for (size_t c = 0; c < k; ++c) {
+      const size_t len = n / k + (c < n % k ? 1 : 0);
+      auto part = std::make_unique<Pending>();
+      part->level = big->level;
+      part->slots.reserve(len);
+      for (size_t x = 0; x < len; ++x) part->slots.push_back(std::move(big->slots[next++]));
+      chunks.push_back(Slot{{}, std::move(part)});
+    }
+    slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(i));
+    slots->insert(slots->begin() + static_cast<std::ptrdiff_t>(i), std::make_move_iterator(chunks.begin()),
+                  std::make_move_iterator(chunks.end()));
+    return i + k - 1;
+  }
+
+  const AuthenticatedMap& map_;
+  const size_t max_;
+  const size_t min_;
+};
+
+Result<AuthenticatedMap> AuthenticatedMap::Create(MapOptions options) {
+  if (options.nodes == nullptr || options.values == nullptr) return InvalidArgument("map stores must be set");
+  if (options.max_page_items < 4 || options.max_page_items > 256 || options.max_page_items % 2 != 0) {
+    return InvalidArgument("max_page_items must be even and in [4, 256]");
+  }
+  if (options.kind != merkle::MapKind::kPlain && options.kind != merkle::MapKind::kInt64Aggregate) {
+    return InvalidArgument("unknown map kind");
+  }
+  return AuthenticatedMap(options);
+}
+
+MapVersion AuthenticatedMap::Empty() const {
+  MapVersion v;
+  v.root_hash = merkle::MapRootHash(options_.kind, nullptr);
+  return v;
+}
+
+Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<MapMutation> batch) const {
+  for (const MapMutation& m : batch) {
+    if (m.key.size() > merkle::kMaxMapKeySize) {
+      return InvalidArgument("map key of " + std::to_string(m.key.size()) + " bytes exceeds 4096");
+    }
+    if (m.op == MapMutation::Op::kPut && m.value.size() > merkle::kMaxMapValueSize) {
+      return InvalidArgument("map value of " + std::to_string(m.value.size()) + " bytes exceeds 1 MiB");
+    }
+  }
+  // Last mutation of a key wins: stable sort, keep the last of each run.
+  std::vector<const MapMutation*> sorted;
+  sorted.reserve(batch.size());
+  for (const MapMutation& m : batch) sorted.push_back(&m);
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const MapMutation* a, const MapMutation* b) { return a->key < b->key; });
+  std::vector<Op> ops;
+  ops.reserve(sorted.size());
+  for (size_t i = 0; i < sorted.size(); ++i) {
+    if (i + 1 < sorted.size() && sorted[i + 1]->key == sorted[i]->key) continue;
+    Op op{sorted[i], {}, {}};
+    if (op.m->op == MapMutation::Op::kPut) {
+      op.value_hash = merkle::MapValueHash(op.m->value);
+      op.digest = merkle::MapLeafDigest(options_.kind, op.m->key, op.value_hash, op.m->aggregate);
+      VELLUM_RETURN_IF_ERROR(options_.values->Put(op.value_hash, op.m->value));
+    }
+    ops.push_back(op);
+  }
+  if (ops.empty()) return base;
+  Builder b(*this);
+  std::unique_ptr<Pending> top;
+  if (base.root == kNoNode) {
+    top = std::make_unique<Pending>();
+    for (const Op& op : ops) {
+      if (op.m->op == MapMutation::Op::kPut) top->slots.push_back(Slot{b.NewEntry(op), nullptr});
+    }
+  } else {
+    VELLUM_ASSIGN_OR_RETURN(top, b.ApplyNode(base.root, ops));
+    if (top == nullptr) return base;
+  }
+  return b.Finish(std::move(top));
+}
+
+// ---- Navigation ----
+
+Result<std::uint64_t> AuthenticatedMap::LowerBound(const MapVersion& v, std::string_view key) const {
+  std::uint64_t rank = 0;
+  NodeId id = v.root;
+  while (id != kNoNode) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, options_.nodes->Get(id));
+    const auto& items = node->items;
+    if (node->level == 0) {
+      auto it = std::lower_bound(items.begin(), items.end(), key,
+                                 [](const MapNode::Item& x, std::string_view k) { return x.key < k; });
+      return rank + static_cast<std::uint64_t>(it - items.begin());
+    }
+    auto it = std::upper_bound(items.begin(), items.end(), key,
+                               [](std::string_view k, const MapNode::Item& x) { return k < x.key; });
+    const size_t child = it == items.begin() ? 0 : static_cast<size_t>(it - items.begin()) - 1;
+    for (size_t i = 0; i < child; ++i) rank += items[i].digest.count;
+    id = items[child].child;
+  }
+  return rank;
+}
+
+Result<MapNode::Item> AuthenticatedMap::ItemAt(const MapVersion& v, std::uint64_t rank) const {
+  if (rank >= v.count()) return OutOfRange("rank " + std::to_string(rank) + " beyond the map");
+  NodeId id = v.root;
+  while (true) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, options_.nodes->Get(id));
+    if (node->level == 0) {
+      if (rank >= node->items.size()) return Internal("map page counts are inconsistent");
+      return node->items[rank];
+    }
+    size_t i = 0;
+    while (i + 1 < node->items.size() && rank >= node->items[i].digest.count) rank -= node->items[i++].digest.count;
+    id = node->items[i].child;
+  }
+}
+
+Result<merkle::MapEntry> AuthenticatedMap::EntryAt(const MapVersion& v, std::uint64_t rank) const {
+  VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, rank));
+  VELLUM_ASSIGN_OR_RETURN(std::string value, options_.values->Get(it.value_hash));
+  return merkle::MapEntry{std::move(it.key), std::move(value), it.value_hash, it.aggregate, rank};
+}
+
+// ---- Reads ----
+
+Result<merkle::MapGetResult> AuthenticatedMap::Get(const MapVersion& v, std::string_view key) const {
+  merkle::MapGetResult out;
+  out.total = v.count();
+  VELLUM_ASSIGN_OR_RETURN(std::uint64_t pos, LowerBound(v, key));
+  if (pos < v.count()) {
+    VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, pos));
+    if (it.key == key) {
+      VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryAt(v, pos));
+      out.entry = std::move(e);
+    }
+  }
+  return out;
+}
+
+Result<merkle::MapProof> AuthenticatedMap::ProveGet(const MapVersion& v, std::string_view key) const {
+  Plan plan;
+  VELLUM_ASSIGN_OR_RETURN(std::uint64_t pos, LowerBound(v, key));
+  bool found = false;
+  if (pos < v.count()) {
+    VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, pos));
+    found = it.key == key;
+  }
+  // Presence needs only the entry; absence needs both neighbours.
+  if (pos > 0 && !found) plan.reveal.emplace_back(pos - 1, false);
+  if (pos < v.count()) plan.reveal.emplace_back(pos, found);
+  return Prove(v, plan);
+}
+
+Result<AuthenticatedMap::Plan> AuthenticatedMap::PlanRange(const MapVersion& v, const merkle::MapRangeQuery& q) const {
+  const std::uint64_t n = v.count();
+  VELLUM_ASSIGN_OR_RETURN(std::uint64_t lo, LowerBound(v, q.lo));
+  std::uint64_t hi = n;
+  if (q.hi.has_value()) {
+    VELLUM_ASSIGN_OR_RETURN(hi, LowerBound(v, *q.hi));
+  }
+  Plan plan;
+  if (!q.reverse) {
+    const std::uint64_t end = std::max(hi, lo);
+    const std::uint64_t t = lo + std::min(q.limit, end - lo);
+    if (lo > 0) plan.reveal.emplace_back(lo - 1, false);
+    for (std::uint64_t r = lo; r < t; ++r) plan.reveal.emplace_back(r, true);
+    if (t < n) plan.reveal.emplace_back(t, false);
+    plan.first = lo;
+    plan.last = t;
+    if (t < end) plan.next = t;
+  } else {
+    const std::uint64_t begin = std::min(lo, hi);
+    const std::uint64_t s = hi - std::min(q.limit, hi - begin);
+    if (s > 0) plan.reveal.emplace_back(s - 1, false);
+    for (std::uint64_t r = s; r < hi; ++r) plan.reveal.emplace_back(r, true);
+    if (hi < n) plan.reveal.emplace_back(hi, false);
+    plan.first = s;
+    plan.last = hi;
+    if (s > begin) plan.next = s - 1;
+  }
+  return plan;
+}
+
+Result<merkle::MapRangeResult> AuthenticatedMap::Range(const MapVersion& v, const merkle::MapRangeQuery& q) const {
+  VELLUM_ASSIGN_OR_RETURN(Plan plan, PlanRange(v, q));
+  merkle::MapRangeResult out;
+  out.total = v.count();
+  out.entries.reserve(plan.last - plan.first);
+  for (std::uint64_t i = 0; i < plan.last - plan.first; ++i) {
+    const std::uint64_t rank = q.reverse ? plan.last - 1 - i : plan.first + i;
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryAt(v, rank));
+    out.entries.push_back(std::move(e));
+  }
+  if (plan.next.has_value()) {
+    VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, *plan.next));
+    out.has_more = true;
+    out.next_key = std::move(it.key);
+  }
+  return out;
+}
+
+Result<merkle::MapProof> AuthenticatedMap::ProveRange(const MapVersion& v, const merkle::MapRangeQuery& q) const {
+  VELLUM_ASSIGN_OR_RETURN(Plan plan, PlanRange(v, q));
+  return Prove(v, plan);
+}
+
+merkle::MapRangeQuery AuthenticatedMap::Prefix(std::string_view prefix, std::uint64_t limit, bool reverse) {
+  merkle::MapRangeQuery q;
+  q.lo = std::string(prefix);
+  std::string hi(prefix);
+  while (!hi.empty() && static_cast<std::uint8_t>(hi.back()) == 0xff) hi.pop_back();
+  if (!hi.empty()) {
+    hi.back() = static_cast<char>(static_cast<std::uint8_t>(hi.back()) + 1);
+    q.hi = std::move(hi);
+  }
+  q.limit = limit;
+  q.reverse = reverse;
+  return q;
+}
+
+Result<AuthenticatedMap::Plan> AuthenticatedMap::PlanSummary(const MapVersion& v, std::string_view lo,
+                                                             const std::optional<std::string>& hi) const {
+  const std::uint64_t n = v.count();
+  VELLUM_ASSIGN_OR_RETURN(std::uint64_t b, LowerBound(v, lo));
+  std::uint64_t e = n;
+  if (hi.has_value()) {
+    VELLUM_ASSIGN_OR_RETURN(e, LowerBound(v, *hi));
+  }
+  std::vector<std::uint64_t> ranks;
+  for (std::uint64_t r : {b, e}) {
+    if (r > 0) ranks.push_back(r - 1);
+    if (r < n) ranks.push_back(r);
+  }
+  std::sort(ranks.begin(), ranks.end());
+  ranks.erase(std::unique(ranks.begin(), ranks.end()), ranks.end());
+  Plan plan;
+  for (std::uint64_t r : ranks) plan.reveal.emplace_back(r, false);
+  return plan;
+}
+
+namespace {
+// Adds the aggregate of ranks [a, b) under `node` (whose first rank is offset).
+Status AddAggregate(const NodeStore& store, const MapNode& node, std::uint64_t offset, std::uint64_t a,
+                    std::uint64_t b, merkle::MapAggregate* out) {
+  std::uint64_t pos = offset;
+  for (const MapNode::Item& it : node.items) {
+    const std::uint64_t end = pos + it.digest.count;
+    if (end > a && pos < b) {
+      if (pos >= a && end <= b) {
+        out->Add(it.digest.aggregate);
+      } else {
+        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, store.Get(it.child));
+        VELLUM_RETURN_IF_ERROR(AddAggregate(store, *child, pos, a, b, out));
+      }
+    }
+    pos = end;
+    if (pos >= b) break;
+  }
+  return Status::Ok();
+}
+}  // namespace
+
+Result<merkle::MapRangeSummary> AuthenticatedMap::Summary(const MapVersion& v, std::string_view lo,
+                                                          const std::optional<std::string>& hi) const {
+  merkle::MapRangeSummary out;
+  out.total = v.count();
+  VELLUM_ASSIGN_OR_RETURN(std::uint64_t b, LowerBound(v, lo));
+  std::uint64_t e = v.count();
+  if (hi.has_value()) {
+    VELLUM_ASSIGN_OR_RETURN(e, LowerBound(v, *hi));
+  }
+  out.first_rank = b;
+  if (e <= b) return out;
+  out.count = e - b;
+  if (options_.kind == merkle::MapKind::kInt64Aggregate) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> root, options_.nodes->Get(v.root));
+    VELLUM_RETURN_IF_ERROR(AddAggregate(*options_.nodes, *root, 0, b, e, &out.aggregate));
+  }
+  return out;
+}
+
+Result<merkle::MapProof> AuthenticatedMap::ProveSummary(const MapVersion& v, std::string_view lo,
+                                                        const std::optional<std::string>& hi) const {
+  VELLUM_ASSIGN_OR_RETURN(Plan plan, PlanSummary(v, lo, hi));
+  return Prove(v, plan);
+}
+
+Result<merkle::MapRankResult> AuthenticatedMap::AtRank(const MapVersion& v, std::uint64_t rank) const {
+  merkle::MapRankResult out;
+  out.total = v.count();
+  if (rank < v.count()) {
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryAt(v, rank));
+    out.entry = std::move(e);
+  }
+  return out;
+}
+
+Result<merkle::MapProof> AuthenticatedMap::ProveRank(const MapVersion& v, std::uint64_t rank) const {
+  Plan plan;
+  if (rank < v.count()) plan.reveal.emplace_back(rank, true);
+  return Prove(v, plan);
+}
+
+// ---- Proof generation ----
+
+namespace {
+
+using Target = std::pair<std::uint64_t, bool>;
+
+class ProofWriter {
+ public:
+  ProofWriter(const NodeStore& nodes, const ValueStore& values, std::vector<MapProofNode>* out)
+      : nodes_(nodes), values_(values), out_(out) {}
+
+  Status Page(const MapNode& page, std::uint64_t offset, std::span<const Target> targets) {
+    std::vector<std::uint64_t> starts(page.items.size() + 1);
+    starts[0] = offset;
+    for (size_t i = 0; i < page.items.size(); ++i) starts[i + 1] = starts[i] + page.items[i].digest.count;
+    return Span(page, starts, 0, page.items.size(), 0, targets);
+  }
+
+ private:
+  // Items [a, b) of `page`, whose in-page binary tree node has pre-order index
+  // `idx` among the page's inner digests.
+  Status Span(const MapNode& page, const std::vector<std::uint64_t>& starts, size_t a, size_t b, size_t idx,
+              std::span<const Target> targets) {
+    const std::uint64_t lo = starts[a];
+    const std::uint64_t hi = starts[b];
+    auto first = std::lower_bound(targets.begin(), targets.end(), lo,
+                                  [](const Target& t, std::uint64_t r) { return t.first < r; });
+    auto last = std::lower_bound(first, targets.end(), hi,
+                                 [](const Target& t, std::uint64_t r) { return t.first < r; });
+    std::span<const Target> sub(first, last);
+    if (sub.empty()) {
+      MapProofNode n;
+      n.type = MapProofNode::Type::kPruned;
+      n.digest = b - a == 1 ? page.items[a].digest : page.inner[idx];
+      out_->push_back(std::move(n));
+      return Status::Ok();
+    }
+    if (b - a == 1) {
+      const MapNode::Item& it = page.items[a];
+      if (page.level > 0) {
+        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, nodes_.Get(it.child));
+        return Page(*child, lo, sub);
+      }
+      MapProofNode n;
+      n.key = it.key;
+      n.value_hash = it.value_hash;
+      n.aggregate = it.aggregate;
+      if (sub.front().second) {
+        n.type = MapProofNode::Type::kEntryWithValue;
+        VELLUM_ASSIGN_OR_RETURN(n.value, values_.Get(it.value_hash));
+      } else {
+        n.type = MapProofNode::Type::kEntry;
+      }
+      out_->push_back(std::move(n));
+      return Status::Ok();
+    }
+    MapProofNode inner;
+    inner.type = MapProofNode::Type::kInner;
+    out_->push_back(std::move(inner));
+    const size_t k = merkle::MapPageSplit(b - a);
+    VELLUM_RETURN_IF_ERROR(Span(page, starts, a, a + k, idx + 1, sub));
+    return Span(page, starts, a + k, b, idx + k, sub);
+  }
+
+  const NodeStore& nodes_;
+  const ValueStore& values_;
+  std::vector<MapProofNode>* out_;
+};
+
+}  // namespace
+
+Result<merkle::MapProof> AuthenticatedMap::Prove(const MapVersion& v, const Plan& plan) const {
+  MapProof proof;
+  proof.kind = options_.kind;
+  if (v.root == kNoNode) return proof;
+  VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> root, options_.nodes->Get(v.root));
+  ProofWriter w(*options_.nodes, *options_.values, &proof.nodes);
+  VELLUM_RETURN_IF_ERROR(w.Page(*root, 0, plan.reveal));
+  return proof;
+}
+
+// ---- Checks ----
+
+namespace {
+
+struct CheckState {
+  const AuthenticatedMap* map;
+  const NodeStore* store;
+  size_t max;
+  std::optional<std::string> last_key;
+  std::optional<std::uint64_t> leaf_depth;
+  MapShape shape;
+};
+
+Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, const MapNode::Item* ref) {
+  VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, st.store->Get(id));
+  const std::string where = "page " + std::to_string(id) + ": ";
+  const size_t n = node->items.size();
+  st.shape.pages++;
+  st.shape.max_page_bytes = std::max<std::uint64_t>(st.shape.max_page_bytes, EncodeMapNode(*node).size());
+  if (n == 0 || n > st.max) return Internal(where + "item count " + std::to_string(n) + " out of bounds");
+  if (!is_root && n < st.max / 2) return Internal(where + "underfull (" + std::to_string(n) + " items)");
+  if (is_root && node->level > 0 && n < 2) return Internal(where + "internal root with one child");
+  if (node->kind != st.map->kind()) return Internal(where + "wrong kind");
+  MapNode copy = *node;
+  copy.Seal();
+  if (!(copy.digest == node->digest) || copy.inner != node->inner) return Internal(where + "stale digest");
+  if (ref != nullptr && (!(ref->digest == node->digest) || ref->key != node->items.front().key)) {
+    return Internal(where + "parent reference does not match");
+  }
+  if (node->level == 0) {
+    if (st.leaf_depth.has_value() && *st.leaf_depth != depth) return Internal(where + "leaves at unequal depth");
+    st.leaf_depth = depth;
+    for (const MapNode::Item& it : node->items) {
+      if (st.last_key.has_value() && !(*st.last_key < it.key)) return Internal(where + "keys out of order");
+      st.last_key = it.key;
+      if (!(merkle::MapLeafDigest(node->kind, it.key, it.value_hash, it.aggregate) == it.digest)) {
+        return Internal(where + "stale entry digest");
+      }
+    }
+    return Status::Ok();
+  }
+  for (const MapNode::Item& it : node->items) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, st.store->Get(it.child));
+    if (child->level + 1 != node->level) return Internal(where + "child at the wrong level");
+    VELLUM_RETURN_IF_ERROR(CheckPage(st, it.child, depth + 1, false, &it));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status AuthenticatedMap::CheckInvariants(const MapVersion& v) const { return Shape(v).status(); }
+
+Result<MapShape> AuthenticatedMap::Shape(const MapVersion& v) const {
+  CheckState st{this, options_.nodes, options_.max_page_items, std::nullopt, std::nullopt, {}};
+  if (v.root == kNoNode) {
+    if (v.count() != 0 || v.root_hash != merkle::MapRootHash(options_.kind, nullptr)) {
+      return Internal("empty version with a non-empty digest");
+    }
+    return st.shape;
+  }
+  VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> root, options_.nodes->Get(v.root));
+  if (!(root->digest == v.digest) || merkle::MapRootHash(options_.kind, &root->digest) != v.root_hash) {
+    return Internal("version handle does not match its root page");
+  }
+  VELLUM_RETURN_IF_ERROR(CheckPage(st, v.root, 1, true, nullptr));
+  st.shape.height = st.leaf_depth.value_or(0);
+  return st.shape;
+}
+
+}  // namespace vellum::indexes

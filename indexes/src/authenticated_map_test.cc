@@ -1,0 +1,652 @@
+#include "vellum/indexes/authenticated_map.h"
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <random>
+
+#include <catch2/catch.hpp>
+
+namespace vellum::indexes {
+namespace {
+
+using merkle::MapEntry;
+using merkle::MapKind;
+using merkle::MapProof;
+using merkle::MapProofNode;
+using merkle::MapRangeQuery;
+
+struct ModelValue {
+  std::string value;
+  std::int64_t agg = 0;
+};
+using Model = std::map<std::string, ModelValue>;
+
+struct Fixture {
+  InMemoryNodeStore nodes;
+  InMemoryValueStore values;
+  AuthenticatedMap map;
+
+  explicit Fixture(MapKind kind, size_t fanout = kDefaultMaxPageItems)
+      : map(*AuthenticatedMap::Create({kind, fanout, &nodes, &values})) {}
+};
+
+// Encodes and decodes the proof on the way, as a client would receive it.
+MapProof Wire(const MapProof& p) {
+  auto back = MapProof::Decode(p.Encode());
+  REQUIRE(back.ok());
+  return *back;
+}
+
+std::vector<std::pair<std::string, ModelValue>> ModelRange(const Model& m, const MapRangeQuery& q) {
+  std::vector<std::pair<std::string, ModelValue>> out;
+  auto in = [&](const std::string& k) { return k >= q.lo && (!q.hi || k < *q.hi); };
+  if (!q.reverse) {
+    for (auto it = m.lower_bound(q.lo); it != m.end() && in(it->first); ++it) out.emplace_back(*it);
+  } else {
+    for (auto it = m.rbegin(); it != m.rend(); ++it) {
+      if (in(it->first)) out.emplace_back(*it);
+    }
+  }
+  return out;
+}
+
+std::uint64_t RankOf(const Model& m, const std::string& k) {
+  return static_cast<std::uint64_t>(std::distance(m.begin(), m.lower_bound(k)));
+}
+
+void CheckEntry(const MapEntry& e, const Model& m, bool agg_kind) {
+  auto it = m.find(e.key);
+  REQUIRE(it != m.end());
+  CHECK(e.value == it->second.value);
+  CHECK(e.value_hash == merkle::MapValueHash(it->second.value));
+  CHECK(e.aggregate == (agg_kind ? it->second.agg : 0));
+  CHECK(e.rank == RankOf(m, e.key));
+}
+
+// Every read of `v` agrees with the model and its proof verifies to the same answer.
+class Checker {
+ public:
+  Checker(const AuthenticatedMap& map, std::mt19937& rng) : map_(map), rng_(rng) {}
+
+  void Get(const MapVersion& v, const Model& m, const std::string& key) {
+    auto read = map_.Get(v, key);
+    REQUIRE(read.ok());
+    auto it = m.find(key);
+    REQUIRE(read->entry.has_value() == (it != m.end()));
+    if (read->entry) CheckEntry(*read->entry, m, agg());
+    CHECK(read->total == m.size());
+    auto proof = map_.ProveGet(v, key);
+    REQUIRE(proof.ok());
+    auto verified = merkle::VerifyMapGet(v.root_hash, key, Wire(*proof));
+    INFO(verified.status().ToString());
+    REQUIRE(verified.ok());
+    CHECK(verified->entry == read->entry);
+    CHECK(verified->total == read->total);
+  }
+
+  void Range(const MapVersion& v, const Model& m, const MapRangeQuery& q) {
+    auto read = map_.Range(v, q);
+    REQUIRE(read.ok());
+    const auto expect = ModelRange(m, q);
+    const size_t n = std::min<std::uint64_t>(q.limit, expect.size());
+    REQUIRE(read->entries.size() == n);
+    for (size_t i = 0; i < n; ++i) {
+      CHECK(read->entries[i].key == expect[i].first);
+      CheckEntry(read->entries[i], m, agg());
+    }
+    CHECK(read->has_more == (expect.size() > n));
+    if (read->has_more) CHECK(read->next_key == expect[n].first);
+    auto proof = map_.ProveRange(v, q);
+    REQUIRE(proof.ok());
+    auto verified = merkle::VerifyMapRange(v.root_hash, q, Wire(*proof));
+    INFO(verified.status().ToString());
+    REQUIRE(verified.ok());
+    CHECK(verified->entries == read->entries);
+    CHECK(verified->has_more == read->has_more);
+    CHECK(verified->next_key == read->next_key);
+  }
+
+  void Summary(const MapVersion& v, const Model& m, const std::string& lo, const std::optional<std::string>& hi) {
+    auto read = map_.Summary(v, lo, hi);
+    REQUIRE(read.ok());
+    MapRangeQuery q{lo, hi};
+    const auto expect = ModelRange(m, q);
+    CHECK(read->count == expect.size());
+    CHECK(read->first_rank == RankOf(m, lo));
+    merkle::MapAggregate agg_expect;
+    if (agg()) {
+      for (const auto& [k, val] : expect) agg_expect.Add(merkle::MapAggregate::Of(val.agg));
+    }
+    CHECK(read->aggregate == agg_expect);
+    auto proof = map_.ProveSummary(v, lo, hi);
+    REQUIRE(proof.ok());
+    auto verified = merkle::VerifyMapSummary(v.root_hash, lo, hi, Wire(*proof));
+    INFO(verified.status().ToString());
+    REQUIRE(verified.ok());
+    CHECK(verified->count == read->count);
+    CHECK(verified->first_rank == read->first_rank);
+    CHECK(verified->aggregate == read->aggregate);
+  }
+
+  void Rank(const MapVersion& v, const Model& m, std::uint64_t rank) {
+    auto read = map_.AtRank(v, rank);
+    REQUIRE(read.ok());
+    REQUIRE(read->entry.has_value() == (rank < m.size()));
+    if (read->entry) {
+      CHECK(read->entry->key == std::next(m.begin(), static_cast<std::ptrdiff_t>(rank))->first);
+      CheckEntry(*read->entry, m, agg());
+    }
+    auto proof = map_.ProveRank(v, rank);
+    REQUIRE(proof.ok());
+    auto verified = merkle::VerifyMapRank(v.root_hash, rank, Wire(*proof));
+    REQUIRE(verified.ok());
+    CHECK(verified->entry == read->entry);
+    CHECK(verified->total == m.size());
+  }
+
+  // A random mix of every read kind.
+  void Random(const MapVersion& v, const Model& m, const std::function<std::string()>& key) {
+    std::string existing = key();
+    if (!m.empty()) {
+      existing = std::next(m.begin(), static_cast<std::ptrdiff_t>(rng_() % m.size()))->first;
+    }
+    Get(v, m, existing);
+    Get(v, m, key());
+    std::string a = key();
+    std::string b = key();
+    if (b < a) std::swap(a, b);
+    const std::uint64_t limit = rng_() % 3 == 0 ? std::numeric_limits<std::uint64_t>::max() : rng_() % 12;
+    const bool reverse = rng_() % 2 == 0;
+    Range(v, m, {a, b, limit, reverse});
+    Range(v, m, {a, std::nullopt, limit, reverse});
+    Range(v, m, {b, a, limit, reverse});  // empty (or inverted) range
+    Range(v, m, AuthenticatedMap::Prefix(a.substr(0, rng_() % 3), limit, reverse));
+    Range(v, m, AuthenticatedMap::FirstN(rng_() % 5));
+    Range(v, m, AuthenticatedMap::LastN(rng_() % 5));
+    Summary(v, m, a, b);
+    Summary(v, m, a, std::nullopt);
+    Summary(v, m, "", std::nullopt);
+    Rank(v, m, m.empty() ? 0 : rng_() % (m.size() + 1));
+  }
+
+ private:
+  bool agg() const { return map_.kind() == MapKind::kInt64Aggregate; }
+  const AuthenticatedMap& map_;
+  std::mt19937& rng_;
+};
+
+// Keys over a small alphabet with shared prefixes, so that batches update,
+// delete and insert next to each other.
+std::function<std::string()> KeyGen(std::mt19937& rng) {
+  return [&rng] {
+    std::string k;
+    const int len = 1 + static_cast<int>(rng() % 4);
+    for (int i = 0; i < len; ++i) k.push_back("abcd\x00\xff"[rng() % 6]);
+    return k;
+  };
+}
+
+struct History {
+  std::vector<MapVersion> versions;
+  std::vector<Model> models;
+  std::vector<std::vector<MapMutation>> batches;
+};
+
+History RandomHistory(Fixture& f, std::mt19937& rng, int batches, int max_batch, bool check_each) {
+  History h;
+  auto key = KeyGen(rng);
+  MapVersion v = f.map.Empty();
+  Model m;
+  h.versions.push_back(v);
+  h.models.push_back(m);
+  Checker checker(f.map, rng);
+  for (int b = 0; b < batches; ++b) {
+    std::vector<MapMutation> batch;
+    const int n = 1 + static_cast<int>(rng() % static_cast<unsigned>(max_batch));
+    // Deletes are rarer than puts so the map grows, then churns.
+    for (int i = 0; i < n; ++i) {
+      std::string k = key();
+      if (rng() % 4 == 0) {
+        batch.push_back(MapMutation::Delete(k));
+        m.erase(k);
+      } else {
+        std::string val = "v" + std::to_string(rng() % 1000);
+        const auto agg = static_cast<std::int64_t>(rng() % 2001) - 1000;
+        batch.push_back(MapMutation::Put(k, val, agg));
+        m[k] = {val, agg};
+      }
+    }
+    auto next = f.map.Apply(v, batch);
+    REQUIRE(next.ok());
+    v = *next;
+    REQUIRE(v.count() == m.size());
+    if (check_each) {
+      auto inv = f.map.CheckInvariants(v);
+      INFO(inv.ToString());
+      REQUIRE(inv.ok());
+      checker.Random(v, m, key);
+    }
+    h.versions.push_back(v);
+    h.models.push_back(m);
+    h.batches.push_back(std::move(batch));
+  }
+  return h;
+}
+
+TEST_CASE("authenticated map agrees with std::map and every proof verifies", "[indexes]") {
+  for (MapKind kind : {MapKind::kPlain, MapKind::kInt64Aggregate}) {
+    for (size_t fanout : {4u, 8u, 32u}) {
+      INFO("kind " << static_cast<int>(kind) << " fanout " << fanout);
+      std::mt19937 rng(static_cast<std::uint32_t>(fanout * 7 + static_cast<int>(kind)));
+      Fixture f(kind, fanout);
+      const int max_batch = fanout == 4 ? 40 : 300;
+      History h = RandomHistory(f, rng, 30, max_batch, true);
+      // Old versions stay readable and provable against their own roots.
+      Checker checker(f.map, rng);
+      auto key = KeyGen(rng);
+      for (size_t i = 0; i < h.versions.size(); i += 7) {
+        REQUIRE(f.map.CheckInvariants(h.versions[i]).ok());
+        checker.Random(h.versions[i], h.models[i], key);
+      }
+    }
+  }
+}
+
+TEST_CASE("authenticated map: same batches give the same roots, byte for byte", "[indexes]") {
+  std::mt19937 rng(99);
+  Fixture a(MapKind::kInt64Aggregate, 8);
+  History h = RandomHistory(a, rng, 40, 100, false);
+  Fixture b(MapKind::kInt64Aggregate, 8);
+  MapVersion v = b.map.Empty();
+  for (size_t i = 0; i < h.batches.size(); ++i) {
+    auto next = b.map.Apply(v, h.batches[i]);
+    REQUIRE(next.ok());
+    v = *next;
+    REQUIRE(v.root_hash == h.versions[i + 1].root_hash);
+  }
+  // Order inside a batch does not matter except for repeated keys (last wins).
+  std::vector<MapMutation> batch = h.batches.back();
+  std::stable_sort(batch.begin(), batch.end(), [](const MapMutation& x, const MapMutation& y) { return x.key < y.key; });
+  auto sorted = b.map.Apply(h.versions[h.versions.size() - 2], batch);
+  REQUIRE(sorted.ok());
+  CHECK(sorted->root_hash == h.versions.back().root_hash);
+  // An empty or no-op batch keeps the version.
+  auto same = b.map.Apply(v, {MapMutation::Delete("no such key, surely")});
+  REQUIRE(same.ok());
+  CHECK(same->root == v.root);
+  // The root commits to the kind.
+  Fixture plain(MapKind::kPlain, 8);
+  CHECK(plain.map.Empty().root_hash != b.map.Empty().root_hash);
+}
+
+TEST_CASE("authenticated map pages round-trip through their storage encoding", "[indexes]") {
+  std::mt19937 rng(5);
+  Fixture f(MapKind::kInt64Aggregate, 8);
+  RandomHistory(f, rng, 20, 100, false);
+  for (NodeId id = 1; id <= f.nodes.size(); ++id) {
+    auto node = f.nodes.Get(id);
+    REQUIRE(node.ok());
+    const std::string bytes = EncodeMapNode(**node);
+    auto back = DecodeMapNode(bytes);
+    REQUIRE(back.ok());
+    CHECK(back->digest == (*node)->digest);
+    CHECK(back->inner == (*node)->inner);
+    CHECK(EncodeMapNode(*back) == bytes);
+    CHECK_FALSE(DecodeMapNode(bytes.substr(0, bytes.size() - 1)).ok());
+  }
+}
+
+// ---- Negative tests ----
+
+void RequireRejected(const Status& s) {
+  INFO(s.ToString());
+  REQUIRE_FALSE(s.ok());
+  if (s.code() == StatusCode::kDataLoss) {
+    REQUIRE(s.verification() != nullptr);
+    CHECK_FALSE(s.verification()->check.empty());
+  } else {
+    REQUIRE(s.code() == StatusCode::kInvalidArgument);
+  }
+}
+
+void RequireVerification(const Status& s) {
+  INFO(s.ToString());
+  REQUIRE(s.code() == StatusCode::kDataLoss);
+  REQUIRE(s.verification() != nullptr);
+}
+
+using Verify = std::function<Status(const merkle::Hash& root, const MapProof& p)>;
+
+// Applies every forgery to `proof`; each must be rejected with a typed error.
+void Forge(const merkle::Hash& root, const merkle::Hash& other_root, const MapProof& proof, const Verify& verify) {
+  REQUIRE(verify(root, proof).ok());
+  // Another version's root.
+  RequireVerification(verify(other_root, proof));
+  const auto& nodes = proof.nodes;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const MapProofNode& n = nodes[i];
+    auto mutated = [&](const std::function<void(MapProof&)>& fn) {
+      MapProof p = proof;
+      fn(p);
+      INFO("mutating node " << i << " of type " << static_cast<int>(n.type));
+      RequireRejected(verify(root, p));
+    };
+    switch (n.type) {
+      case MapProofNode::Type::kEntryWithValue:
+        mutated([&](MapProof& p) { p.nodes[i].value += "x"; });           // change a value
+        if (proof.kind == MapKind::kInt64Aggregate) {
+          mutated([&](MapProof& p) { p.nodes[i].aggregate ^= 1; });       // change an aggregate
+        }
+        mutated([&](MapProof& p) { p.nodes[i].key += '\0'; });            // move a key
+        mutated([&](MapProof& p) {                                         // drop an entry (pruned in place)
+          MapProofNode& x = p.nodes[i];
+          x.type = MapProofNode::Type::kPruned;
+          x.digest = merkle::MapLeafDigest(p.kind, x.key, merkle::MapValueHash(x.value), x.aggregate);
+        });
+        mutated([&](MapProof& p) { p.nodes.erase(p.nodes.begin() + static_cast<std::ptrdiff_t>(i)); });
+        mutated([&](MapProof& p) {                                         // add an entry next to it
+          MapProofNode extra = p.nodes[i];
+          extra.key += "+";
+          MapProofNode inner;
+          inner.type = MapProofNode::Type::kInner;
+          p.nodes.insert(p.nodes.begin() + static_cast<std::ptrdiff_t>(i) + 1, extra);
+          p.nodes.insert(p.nodes.begin() + static_cast<std::ptrdiff_t>(i), inner);
+        });
+        break;
+      case MapProofNode::Type::kEntry:
+        mutated([&](MapProof& p) { p.nodes[i].key = p.nodes[i].key + "\x01"; });  // move a boundary key
+        mutated([&](MapProof& p) { p.nodes[i].value_hash[0] ^= 1; });
+        break;
+      case MapProofNode::Type::kPruned:
+        mutated([&](MapProof& p) { p.nodes[i].digest.count += 1; });     // alter a count
+        mutated([&](MapProof& p) { p.nodes[i].digest.hash[5] ^= 0x40; });
+        if (proof.kind == MapKind::kInt64Aggregate) {
+          mutated([&](MapProof& p) { p.nodes[i].digest.aggregate.sum += 1; });
+          mutated([&](MapProof& p) { p.nodes[i].digest.aggregate.min -= 1; });
+          mutated([&](MapProof& p) { p.nodes[i].digest.aggregate.max += 1; });
+        }
+        break;
+      case MapProofNode::Type::kInner:
+        break;
+    }
+  }
+  // Swap the order of two revealed entries.
+  std::vector<size_t> entries;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].type == MapProofNode::Type::kEntry || nodes[i].type == MapProofNode::Type::kEntryWithValue) {
+      entries.push_back(i);
+    }
+  }
+  for (size_t j = 1; j < entries.size(); ++j) {
+    MapProof p = proof;
+    std::swap(p.nodes[entries[j - 1]], p.nodes[entries[j]]);
+    INFO("swapping entries " << j);
+    RequireRejected(verify(root, p));
+  }
+  // Truncate the encoding anywhere, flip any byte: decode or verification fails.
+  const std::string bytes = proof.Encode();
+  const size_t step = std::max<size_t>(1, bytes.size() / 97);
+  for (size_t len = 0; len < bytes.size(); len += step) {
+    REQUIRE(MapProof::Decode(bytes.substr(0, len)).status().code() == StatusCode::kInvalidArgument);
+  }
+  for (size_t pos = 0; pos < bytes.size(); pos += step) {
+    for (std::uint8_t mask : {0x01, 0x80}) {
+      std::string bad = bytes;
+      bad[pos] = static_cast<char>(bad[pos] ^ mask);
+      auto decoded = MapProof::Decode(bad);
+      if (!decoded.ok()) {
+        REQUIRE(decoded.status().code() == StatusCode::kInvalidArgument);
+        continue;
+      }
+      INFO("flipped byte " << pos);
+      RequireRejected(verify(root, *decoded));
+    }
+  }
+}
+
+TEST_CASE("authenticated map proofs reject every forgery", "[indexes]") {
+  for (MapKind kind : {MapKind::kPlain, MapKind::kInt64Aggregate}) {
+    Fixture f(kind, 4);
+    std::vector<MapMutation> batch;
+    for (int i = 0; i < 60; ++i) {
+      batch.push_back(MapMutation::Put("key" + std::to_string(100 + 3 * i), "value" + std::to_string(i), i * 7 - 100));
+    }
+    auto v1 = f.map.Apply(f.map.Empty(), batch);
+    REQUIRE(v1.ok());
+    auto v2 = f.map.Apply(*v1, {MapMutation::Put("key150", "changed", 1)});
+    REQUIRE(v2.ok());
+    const merkle::Hash root = v1->root_hash;
+    const merkle::Hash other = v2->root_hash;
+
+    // get: presence and absence.
+    for (std::string key : {"key130", "key131", "a", "z"}) {
+      auto p = f.map.ProveGet(*v1, key);
+      REQUIRE(p.ok());
+      Forge(root, other, *p, [key](const merkle::Hash& r, const MapProof& x) {
+        return merkle::VerifyMapGet(r, key, x).status();
+      });
+      // The same proof does not answer a different key.
+      if (key == "key131") RequireRejected(merkle::VerifyMapGet(root, "key140", *p).status());
+    }
+    // range forward/reverse with and without limits, prefix, first/last n.
+    std::vector<MapRangeQuery> queries = {
+        {"key120", std::string("key160"), 100, false}, {"key120", std::string("key160"), 4, false},
+        {"key120", std::string("key160"), 100, true},  {"key121", std::string("key161"), 3, true},
+        AuthenticatedMap::Prefix("key2", 5),           AuthenticatedMap::FirstN(3),
+        AuthenticatedMap::LastN(3)};
+    for (const MapRangeQuery& q : queries) {
+      auto p = f.map.ProveRange(*v1, q);
+      REQUIRE(p.ok());
+      Forge(root, other, *p, [q](const merkle::Hash& r, const MapProof& x) {
+        return merkle::VerifyMapRange(r, q, x).status();
+      });
+      // Cut short: the proof for limit L does not answer limit L + 1, nor a wider range.
+      if (q.limit < 100) {
+        MapRangeQuery more = q;
+        more.limit = q.limit + 1;
+        RequireVerification(merkle::VerifyMapRange(root, more, *p).status());
+      }
+      MapRangeQuery wider = q;
+      wider.lo = "key0";
+      // (A reverse scan that stopped at its limit never looked at lo.)
+      if (q.lo > wider.lo && !q.reverse) RequireVerification(merkle::VerifyMapRange(root, wider, *p).status());
+    }
+    // count/aggregate and rank.
+    auto sp = f.map.ProveSummary(*v1, "key125", std::string("key190"));
+    REQUIRE(sp.ok());
+    Forge(root, other, *sp, [](const merkle::Hash& r, const MapProof& x) {
+      return merkle::VerifyMapSummary(r, "key125", std::string("key190"), x).status();
+    });
+    RequireVerification(merkle::VerifyMapSummary(root, "key125", std::string("key200"), *sp).status());
+    auto rp = f.map.ProveRank(*v1, 17);
+    REQUIRE(rp.ok());
+    Forge(root, other, *rp, [](const merkle::Hash& r, const MapProof& x) {
+      return merkle::VerifyMapRank(r, 17, x).status();
+    });
+    RequireVerification(merkle::VerifyMapRank(root, 18, *rp).status());
+  }
+}
+
+TEST_CASE("authenticated map rejects oversized keys and values", "[indexes]") {
+  Fixture f(MapKind::kPlain);
+  const MapVersion e = f.map.Empty();
+  CHECK(f.map.Apply(e, {MapMutation::Put(std::string(4097, 'k'), "v")}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(f.map.Apply(e, {MapMutation::Put("k", std::string((1 << 20) + 1, 'v'))}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(f.values.size() == 0);
+  auto ok = f.map.Apply(e, {MapMutation::Put(std::string(4096, 'k'), std::string(1 << 20, 'v'))});
+  REQUIRE(ok.ok());
+  auto g = f.map.ProveGet(*ok, std::string(4096, 'k'));
+  REQUIRE(g.ok());
+  auto bytes = g->Encode();
+  auto back = MapProof::Decode(bytes);
+  REQUIRE(back.ok());
+  REQUIRE(merkle::VerifyMapGet(ok->root_hash, std::string(4096, 'k'), *back)->entry.has_value());
+}
+
+// Documented bounds (FORMAT-map.md, "Bounds") for fanout 32.
+constexpr std::uint64_t kFanout = 32;
+std::uint64_t MaxHeight(std::uint64_t n) {  // pages on a path: root >= 2 children, others >= 16
+  std::uint64_t h = 1;
+  std::uint64_t min_entries = 2 * 16;  // fewest entries a tree of height h + 1 can hold
+  while (n >= min_entries) {
+    ++h;
+    min_entries *= 16;
+  }
+  return h;
+}
+std::uint64_t ProofBound(std::uint64_t revealed, std::uint64_t height, std::uint64_t key_size,
+                         std::uint64_t value_size) {
+  const std::uint64_t depth = 5 * height;  // binary levels per page <= log2(32)
+  const std::uint64_t per_path = depth * (1 + 1 + 72);  // inner marker + pruned sibling
+  return 6 + revealed * (per_path + 1 + 4 + key_size + 32 + 8 + 4 + value_size);
+}
+
+TEST_CASE("adversarial keys keep pages and proofs within the documented bounds", "[indexes]") {
+  struct Case {
+    const char* name;
+    std::function<std::string(int)> key;
+    int n;
+  };
+  const std::string shared(4000, 'p');
+  const std::vector<Case> cases = {
+      {"sequential", [](int i) { char b[16]; std::snprintf(b, sizeof b, "%010d", i); return std::string(b); }, 3000},
+      {"reverse", [](int i) { char b[16]; std::snprintf(b, sizeof b, "%010d", 1000000 - i); return std::string(b); },
+       3000},
+      {"long shared prefix", [&](int i) { return shared + std::to_string(i * 7919 % 1000); }, 1000},
+      {"4 KiB keys", [](int i) { std::string k(4096, static_cast<char>('a' + i % 26)); k[100] = static_cast<char>(i % 256); k[200] = static_cast<char>(i / 256); return k; }, 600},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    Fixture f(MapKind::kInt64Aggregate);
+    MapVersion v = f.map.Empty();
+    std::uint64_t max_key = 0;
+    for (int start = 0; start < c.n; start += 50) {  // blocks of 50 in the given order
+      std::vector<MapMutation> batch;
+      for (int i = start; i < std::min(c.n, start + 50); ++i) {
+        std::string k = c.key(i);
+        max_key = std::max<std::uint64_t>(max_key, k.size());
+        batch.push_back(MapMutation::Put(std::move(k), "v", i));
+      }
+      auto next = f.map.Apply(v, std::move(batch));
+      REQUIRE(next.ok());
+      v = *next;
+    }
+    auto shape = f.map.Shape(v);
+    REQUIRE(shape.ok());
+    CHECK(shape->height <= MaxHeight(v.count()));
+    // A page: header 5 + per item (4 + key + 8 + 32 + 8 + 32).
+    CHECK(shape->max_page_bytes <= 5 + kFanout * (4 + max_key + 8 + 32 + 8 + 32));
+    for (std::uint64_t r = 0; r < v.count(); r += v.count() / 13 + 1) {
+      auto item = f.map.AtRank(v, r);
+      REQUIRE(item.ok());
+      auto gp = f.map.ProveGet(v, item->entry->key);
+      REQUIRE(gp.ok());
+      CHECK(gp->Encode().size() <= ProofBound(1, shape->height, max_key, 1));
+      auto sp = f.map.ProveSummary(v, item->entry->key, std::nullopt);
+      REQUIRE(sp.ok());
+      CHECK(sp->Encode().size() <= ProofBound(4, shape->height, max_key, 0));
+      REQUIRE(merkle::VerifyMapSummary(v.root_hash, item->entry->key, std::nullopt, *sp).ok());
+    }
+    // Delete most of them again, in order: the tree shrinks and stays balanced.
+    std::vector<MapMutation> dels;
+    for (int i = 0; i < c.n - 5; ++i) dels.push_back(MapMutation::Delete(c.key(i)));
+    auto shrunk = f.map.Apply(v, std::move(dels));
+    REQUIRE(shrunk.ok());
+    CHECK(shrunk->count() == 5);
+    REQUIRE(f.map.CheckInvariants(*shrunk).ok());
+    REQUIRE(f.map.CheckInvariants(v).ok());  // the old version is untouched
+  }
+}
+
+TEST_CASE("authenticated map at 20k keys: small get proofs", "[indexes]") {
+  Fixture f(MapKind::kPlain);
+  std::mt19937 rng(1);
+  MapVersion v = f.map.Empty();
+  for (int b = 0; b < 20; ++b) {
+    std::vector<MapMutation> batch;
+    for (int i = 0; i < 1000; ++i) {
+      std::string k(20, '\0');
+      for (char& ch : k) ch = static_cast<char>(rng());
+      batch.push_back(MapMutation::Put(std::move(k), std::string(100, 'v')));
+    }
+    auto next = f.map.Apply(v, std::move(batch));
+    REQUIRE(next.ok());
+    v = *next;
+  }
+  REQUIRE(f.map.CheckInvariants(v).ok());
+  auto item = f.map.AtRank(v, 12345);
+  REQUIRE(item.ok());
+  auto p = f.map.ProveGet(v, item->entry->key);
+  REQUIRE(p.ok());
+  const size_t size = p->Encode().size();
+  INFO("get proof bytes " << size);
+  CHECK(size <= 1500);
+  auto absent = f.map.ProveGet(v, item->entry->key + "x");
+  REQUIRE(absent.ok());
+  CHECK(absent->Encode().size() <= 2 * 1500);
+}
+
+}  // namespace
+}  // namespace vellum::indexes
+
+namespace vellum::indexes {
+namespace {
+
+// Rough figures, not a test: `indexes_test "[.bench]"` (build type Release).
+TEST_CASE("authenticated map rough timings", "[.bench]") {
+  Fixture f(MapKind::kPlain);
+  std::mt19937_64 rng(7);
+  auto random_key = [&] {
+    std::string k(24, '\0');
+    for (char& ch : k) ch = static_cast<char>(rng());
+    return k;
+  };
+  const int kBatches = 1000;
+  MapVersion v = f.map.Empty();
+  std::vector<std::string> keys;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int b = 0; b < kBatches; ++b) {
+    std::vector<MapMutation> batch;
+    batch.reserve(1000);
+    for (int i = 0; i < 1000; ++i) {
+      std::string k = random_key();
+      if (i % 100 == 0) keys.push_back(k);
+      batch.push_back(MapMutation::Put(std::move(k), std::string(100, 'v')));
+    }
+    v = *f.map.Apply(v, std::move(batch));
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  const double load_s = std::chrono::duration<double>(t1 - t0).count();
+  // Batches of 1000 at 1M keys.
+  t0 = std::chrono::steady_clock::now();
+  for (int b = 0; b < 20; ++b) {
+    std::vector<MapMutation> batch;
+    for (int i = 0; i < 1000; ++i) batch.push_back(MapMutation::Put(random_key(), std::string(100, 'w')));
+    v = *f.map.Apply(v, std::move(batch));
+  }
+  t1 = std::chrono::steady_clock::now();
+  const double apply_s = std::chrono::duration<double>(t1 - t0).count();
+  std::vector<MapProof> proofs;
+  t0 = std::chrono::steady_clock::now();
+  for (const std::string& k : keys) proofs.push_back(*f.map.ProveGet(v, k));
+  t1 = std::chrono::steady_clock::now();
+  const double prove_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / keys.size();
+  size_t bytes = 0;
+  t0 = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    REQUIRE(merkle::VerifyMapGet(v.root_hash, keys[i], proofs[i]).ok());
+  }
+  t1 = std::chrono::steady_clock::now();
+  for (const MapProof& p : proofs) bytes += p.Encode().size();
+  const double verify_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / keys.size();
+  WARN("entries " << v.count() << ", pages " << f.nodes.size() << "; load " << kBatches * 1000 / load_s
+                  << " puts/s; batches of 1000 at 1M: " << 20000 / apply_s << " puts/s; get proof "
+                  << prove_us << " us, verify " << verify_us << " us, " << bytes / keys.size() << " bytes");
+}
+
+}  // namespace
+}  // namespace vellum::indexes
