@@ -12,7 +12,7 @@
 #include <deque>
 #include <filesystem>
 #include <fstream>
-#include <future>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -81,11 +81,38 @@ Result<merkle::NoteSigner> ReadKeyFile(const std::string& dir) {
   return signer;
 }
 
+// Where a blocking Append waits: on its own stack, woken through the atomic,
+// with no promise/future or std::function allocation on the hot path.
+struct Waiter {
+  std::atomic<bool> done{false};
+  std::optional<Result<Receipt>> result;
+};
+
 struct Pending {
   Transaction tx;
   std::string encoded;
   merkle::Hash tx_hash;
-  std::function<void(Result<Receipt>)> done;
+  Waiter* waiter = nullptr;                    // blocking Append
+  std::function<void(Result<Receipt>)> done;   // AppendAsync
+};
+
+void Complete(Pending& p, Result<Receipt> result) {
+  if (p.waiter != nullptr) {
+    p.waiter->result.emplace(std::move(result));
+    p.waiter->done.store(true, std::memory_order_release);
+    p.waiter->done.notify_one();
+  } else {
+    p.done(std::move(result));
+  }
+}
+
+// A block's outcome, handed from the commit thread to the ack thread.
+struct Outcome {
+  std::vector<std::unique_ptr<Pending>> batch;
+  Status status;                 // not OK: every transaction fails with it
+  std::uint64_t first_seq = 0;
+  std::uint64_t height = 0;
+  merkle::Hash block_hash{};
 };
 
 }  // namespace
@@ -146,8 +173,12 @@ class Ledger::Impl {
     return Status::Ok();
   }
 
-  void Start() { thread_ = std::thread([this] { Run(); }); }
+  void Start() {
+    ack_thread_ = std::thread([this] { RunAcks(); });
+    thread_ = std::thread([this] { Run(); });
+  }
 
+  // Commits what is queued, acknowledges it, then stops both threads.
   void Stop() {
     {
       std::lock_guard lock(mu_);
@@ -157,45 +188,72 @@ class Ledger::Impl {
     work_cv_.notify_all();
     space_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard lock(ack_mu_);
+      acks_stopping_ = true;
+    }
+    ack_cv_.notify_all();
+    if (ack_thread_.joinable()) ack_thread_.join();
   }
 
-  void AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done) {
-    if (tx.operations.empty()) return done(InvalidArgument("a transaction needs at least one operation"));
+  Status Validate(const Transaction& tx) const {
+    if (tx.operations.empty()) return InvalidArgument("a transaction needs at least one operation");
     if (tx.operations.size() > options_.max_operations_per_transaction) {
-      return done(InvalidArgument("transaction has " + std::to_string(tx.operations.size()) +
-                                  " operations; the limit is " + std::to_string(options_.max_operations_per_transaction)));
+      return InvalidArgument("transaction has " + std::to_string(tx.operations.size()) + " operations; the limit is " +
+                             std::to_string(options_.max_operations_per_transaction));
     }
     if (tx.client_token.size() > kMaxClientTokenSize) {
-      return done(InvalidArgument("client token of " + std::to_string(tx.client_token.size()) +
-                                  " bytes exceeds " + std::to_string(kMaxClientTokenSize)));
+      return InvalidArgument("client token of " + std::to_string(tx.client_token.size()) + " bytes exceeds " +
+                             std::to_string(kMaxClientTokenSize));
     }
-    auto pending = std::make_unique<Pending>();
-    pending->encoded = EncodeTransaction(tx);
-    if (pending->encoded.size() > options_.max_transaction_bytes) {
-      return done(InvalidArgument("transaction of " + std::to_string(pending->encoded.size()) +
-                                  " bytes exceeds the limit of " + std::to_string(options_.max_transaction_bytes)));
+    return Status::Ok();
+  }
+
+  // Validates and queues `tx`; completes `pending` (waiter or callback) with
+  // the receipt once durable, or at once with the error.
+  void Submit(Transaction tx, std::unique_ptr<Pending> pending) {
+    Status invalid = Validate(tx);
+    if (invalid.ok()) {
+      pending->encoded = EncodeTransaction(tx);
+      if (pending->encoded.size() > options_.max_transaction_bytes) {
+        invalid = InvalidArgument("transaction of " + std::to_string(pending->encoded.size()) +
+                                  " bytes exceeds the limit of " + std::to_string(options_.max_transaction_bytes));
+      }
     }
+    if (!invalid.ok()) return Complete(*pending, std::move(invalid));
     // Hash in the caller's thread: it spreads the work over the writers.
     pending->tx_hash = TransactionHash(pending->encoded);
     pending->tx = std::move(tx);
-    pending->done = std::move(done);
     {
       std::unique_lock lock(mu_);
       const bool has_space = space_cv_.wait_for(lock, options_.enqueue_timeout, [&] {
         return stopping_ || queue_.size() < options_.queue_capacity;
       });
-      if (stopping_) {
+      if (stopping_ || !has_space) {
         lock.unlock();
-        return pending->done(Unavailable("ledger '" + meta_.name + "' is closing"));
-      }
-      if (!has_space) {
-        lock.unlock();
-        return pending->done(ResourceExhausted("commit queue of ledger '" + meta_.name + "' is full (" +
-                                               std::to_string(options_.queue_capacity) + " transactions)"));
+        return Complete(*pending, stopping_ ? Unavailable("ledger '" + meta_.name + "' is closing")
+                                            : ResourceExhausted("commit queue of ledger '" + meta_.name +
+                                                                "' is full (" + std::to_string(options_.queue_capacity) +
+                                                                " transactions)"));
       }
       queue_.push_back(std::move(pending));
     }
     work_cv_.notify_one();
+  }
+
+  Result<Receipt> Append(Transaction tx) {
+    Waiter waiter;
+    auto pending = std::make_unique<Pending>();
+    pending->waiter = &waiter;
+    Submit(std::move(tx), std::move(pending));
+    waiter.done.wait(false, std::memory_order_acquire);
+    return std::move(*waiter.result);
+  }
+
+  void AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done) {
+    auto pending = std::make_unique<Pending>();
+    pending->done = std::move(done);
+    Submit(std::move(tx), std::move(pending));
   }
 
   std::uint64_t size() const {
@@ -376,7 +434,7 @@ class Ledger::Impl {
       }
       space_cv_.notify_all();
       CommitBlock(batch);
-      batch.clear();
+      batch.clear();  // moved from by HandOff; clear() makes it empty again
     }
   }
 
@@ -398,7 +456,7 @@ class Ledger::Impl {
     if (options_.state != nullptr) {
       std::vector<Transaction> txs;
       txs.reserve(batch.size());
-      for (auto& p : batch) txs.push_back(p->tx);
+      for (auto& p : batch) txs.push_back(std::move(p->tx));  // only the hook reads it
       auto state_root = options_.state->ApplyBlock(height, txs);
       if (state_root.ok()) header.state_root = *state_root; else status = state_root.status();
     }
@@ -420,7 +478,7 @@ class Ledger::Impl {
       if (!status.ok() && options_.state != nullptr) options_.state->AbortBlock(height);
     }
     if (!status.ok()) {
-      for (auto& p : batch) p->done(status);
+      HandOff({std::move(batch), status, 0, height, {}});
       return;
     }
     range_ = std::move(next_range);
@@ -433,8 +491,39 @@ class Ledger::Impl {
       tip_root_ = range_.Root();
       next_seq_ += batch.size();
     }
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i]->done(Receipt{first_seq + i, height, static_cast<std::uint32_t>(i), batch[i]->tx_hash, block_hash});
+    HandOff({std::move(batch), Status::Ok(), first_seq, height, block_hash});
+  }
+
+  // Waking writers is left to the ack thread, so it overlaps the next
+  // block's write and sync instead of delaying them.
+  void HandOff(Outcome outcome) {
+    {
+      std::lock_guard lock(ack_mu_);
+      acks_.push_back(std::move(outcome));
+    }
+    ack_cv_.notify_one();
+  }
+
+  void RunAcks() {
+    std::deque<Outcome> ready;
+    for (;;) {
+      {
+        std::unique_lock lock(ack_mu_);
+        ack_cv_.wait(lock, [&] { return acks_stopping_ || !acks_.empty(); });
+        if (acks_.empty()) return;
+        ready.swap(acks_);
+      }
+      for (Outcome& o : ready) {
+        for (size_t i = 0; i < o.batch.size(); ++i) {
+          Pending& p = *o.batch[i];
+          if (o.status.ok()) {
+            Complete(p, Receipt{o.first_seq + i, o.height, static_cast<std::uint32_t>(i), p.tx_hash, o.block_hash});
+          } else {
+            Complete(p, o.status);
+          }
+        }
+      }
+      ready.clear();
     }
   }
 
@@ -461,6 +550,13 @@ class Ledger::Impl {
   std::uint64_t tip_size_ = 0;
   merkle::Hash tip_root_{};
   std::uint64_t next_seq_ = 0;
+
+  // Acknowledgements (commit thread -> ack thread).
+  std::mutex ack_mu_;
+  std::condition_variable ack_cv_;
+  std::deque<Outcome> acks_;
+  bool acks_stopping_ = false;
+  std::thread ack_thread_;
 
   std::mutex checkpoint_mu_;
   std::optional<std::pair<std::uint64_t, std::string>> last_checkpoint_;
@@ -519,12 +615,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir, const Ledge
 const LedgerMeta& Ledger::meta() const { return impl_->meta(); }
 std::string Ledger::vkey() const { return impl_->meta().vkey; }
 
-Result<Receipt> Ledger::Append(Transaction tx) {
-  std::promise<Result<Receipt>> promise;
-  auto future = promise.get_future();
-  impl_->AppendAsync(std::move(tx), [&promise](Result<Receipt> r) { promise.set_value(std::move(r)); });
-  return future.get();
-}
+Result<Receipt> Ledger::Append(Transaction tx) { return impl_->Append(std::move(tx)); }
 
 void Ledger::AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done) {
   impl_->AppendAsync(std::move(tx), std::move(done));

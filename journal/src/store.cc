@@ -1,8 +1,11 @@
 #include "vellum/journal/store.h"
 
 #include <lmdb.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -172,6 +175,7 @@ class LmdbJournalStore final : public JournalStore {
 
   Status WriteMeta(const LedgerMeta& meta) override {
     if (read_only_) return FailedPrecondition("store opened read-only");
+    std::lock_guard write_lock(write_mu_);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) return LmdbError(rc, "begin write");
@@ -188,6 +192,8 @@ class LmdbJournalStore final : public JournalStore {
 
   Status AppendBlock(const BlockWrite& block) override {
     if (read_only_) return FailedPrecondition("store opened read-only");
+    std::lock_guard write_lock(write_mu_);
+    EnsureHeadroom();
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) return LmdbError(rc, "begin write");
@@ -224,6 +230,7 @@ class LmdbJournalStore final : public JournalStore {
 
   Status PutCheckpoint(std::uint64_t tree_size, std::string_view note) override {
     if (read_only_) return FailedPrecondition("store opened read-only");
+    std::lock_guard write_lock(write_mu_);
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) return LmdbError(rc, "begin write");
@@ -257,13 +264,58 @@ class LmdbJournalStore final : public JournalStore {
   }
 
   Result<std::uint64_t> FileSize() const override {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(std::filesystem::path(dir_) / "data.mdb", ec);
-    if (ec) return Unavailable("stat data.mdb: " + ec.message());
-    return static_cast<std::uint64_t>(size);
+    MDB_envinfo info;
+    MDB_stat stat;
+    int rc = mdb_env_info(env_, &info);
+    if (rc == 0) rc = mdb_env_stat(env_, &stat);
+    if (rc != 0) return LmdbError(rc, "read environment info");
+    return static_cast<std::uint64_t>(info.me_last_pgno + 1) * stat.ms_psize;
   }
 
  private:
+  // Keeps zero-filled, synced space ahead of LMDB's last page. A sync that
+  // also has to grow the file costs an ext4 journal commit on top of the data
+  // flush (measured 1.7x slower per block); overwriting space that already
+  // exists does not. LMDB never reads past its last page, so the zeros are
+  // invisible to it. Best effort: on any error the file just grows as usual.
+  // Called with write_mu_ held, so no LMDB write runs meanwhile.
+  void EnsureHeadroom() {
+    if (headroom_failed_) return;
+    MDB_envinfo info;
+    MDB_stat stat;
+    if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return;
+    const std::uint64_t used = static_cast<std::uint64_t>(info.me_last_pgno + 1) * stat.ms_psize;
+    if (used + kHeadroomBytes / 2 <= file_bytes_) return;
+    const std::string path = (std::filesystem::path(dir_) / "data.mdb").string();
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      headroom_failed_ = true;
+      return;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      ::close(fd);
+      headroom_failed_ = true;
+      return;
+    }
+    std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
+    const std::uint64_t target = used + kHeadroomBytes;
+    static const std::string kZeros(1u << 20, '\0');
+    while (size < target) {
+      const size_t n = static_cast<size_t>(std::min<std::uint64_t>(kZeros.size(), target - size));
+      const ssize_t w = ::pwrite(fd, kZeros.data(), n, static_cast<off_t>(size));
+      if (w <= 0) break;
+      size += static_cast<std::uint64_t>(w);
+    }
+    if (::fdatasync(fd) != 0) headroom_failed_ = true;
+    ::close(fd);
+    file_bytes_ = size;
+  }
+
+  static constexpr std::uint64_t kHeadroomBytes = 32u << 20;
+  std::mutex write_mu_;
+  std::uint64_t file_bytes_ = 0;
+  bool headroom_failed_ = false;
   std::string dir_;
   MDB_env* env_;
   Dbis dbis_;
