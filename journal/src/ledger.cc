@@ -110,6 +110,7 @@ void Complete(Pending& p, Result<Receipt> result) {
 struct Outcome {
   std::vector<std::unique_ptr<Pending>> batch;
   Status status;                 // not OK: every transaction fails with it
+  std::vector<Status> verdicts;  // if not empty: batch[i] fails with verdicts[i]
   std::uint64_t first_seq = 0;
   std::uint64_t height = 0;
   merkle::Hash block_hash{};
@@ -441,6 +442,37 @@ class Ledger::Impl {
   void CommitBlock(std::vector<std::unique_ptr<Pending>>& batch) {
     const std::uint64_t height = tip_size_;  // only this thread changes it
     BlockHeader header;
+    Status status;
+    if (options_.state != nullptr) {
+      std::vector<Transaction> txs;
+      txs.reserve(batch.size());
+      for (auto& p : batch) txs.push_back(std::move(p->tx));  // only the hook reads it
+      std::vector<Status> verdicts(batch.size());
+      auto state_root = options_.state->ApplyBlock(height, txs, verdicts);
+      if (state_root.ok()) {
+        header.state_root = *state_root;
+        // Refused transactions leave the block and fail on their own.
+        Outcome refused;
+        std::vector<std::unique_ptr<Pending>> accepted;
+        accepted.reserve(batch.size());
+        for (size_t i = 0; i < batch.size(); ++i) {
+          if (verdicts[i].ok()) {
+            accepted.push_back(std::move(batch[i]));
+          } else {
+            refused.batch.push_back(std::move(batch[i]));
+            refused.verdicts.push_back(std::move(verdicts[i]));
+          }
+        }
+        batch = std::move(accepted);
+        if (!refused.batch.empty()) HandOff(std::move(refused));
+        if (batch.empty()) {
+          options_.state->AbortBlock(height);
+          return;
+        }
+      } else {
+        status = state_root.status();
+      }
+    }
     header.ledger_id = meta_.id;
     header.height = height;
     header.prev_hash = last_hash_;
@@ -451,15 +483,6 @@ class Ledger::Impl {
     leaves.reserve(batch.size());
     for (const auto& p : batch) leaves.push_back(merkle::HashLeaf(merkle::HashView(p->tx_hash)));
     header.tx_root = merkle::RootFromLeafHashes(leaves);
-
-    Status status;
-    if (options_.state != nullptr) {
-      std::vector<Transaction> txs;
-      txs.reserve(batch.size());
-      for (auto& p : batch) txs.push_back(std::move(p->tx));  // only the hook reads it
-      auto state_root = options_.state->ApplyBlock(height, txs);
-      if (state_root.ok()) header.state_root = *state_root; else status = state_root.status();
-    }
 
     const std::string encoded = EncodeBlockHeader(header);
     const merkle::Hash block_hash = BlockHash(encoded);
@@ -478,7 +501,7 @@ class Ledger::Impl {
       if (!status.ok() && options_.state != nullptr) options_.state->AbortBlock(height);
     }
     if (!status.ok()) {
-      HandOff({std::move(batch), status, 0, height, {}});
+      HandOff({std::move(batch), status, {}, 0, height, {}});
       return;
     }
     range_ = std::move(next_range);
@@ -491,7 +514,7 @@ class Ledger::Impl {
       tip_root_ = range_.Root();
       next_seq_ += batch.size();
     }
-    HandOff({std::move(batch), Status::Ok(), first_seq, height, block_hash});
+    HandOff({std::move(batch), Status::Ok(), {}, first_seq, height, block_hash});
   }
 
   // Waking writers is left to the ack thread, so it overlaps the next
@@ -516,7 +539,9 @@ class Ledger::Impl {
       for (Outcome& o : ready) {
         for (size_t i = 0; i < o.batch.size(); ++i) {
           Pending& p = *o.batch[i];
-          if (o.status.ok()) {
+          if (!o.verdicts.empty()) {
+            Complete(p, o.verdicts[i]);
+          } else if (o.status.ok()) {
             Complete(p, Receipt{o.first_seq + i, o.height, static_cast<std::uint32_t>(i), p.tx_hash, o.block_hash});
           } else {
             Complete(p, o.status);

@@ -197,12 +197,16 @@ TEST_CASE("Bad transactions are refused with precise errors and store nothing", 
 // A state hook that records blocks and can stall or fail on demand.
 class TestHook : public StateHook {
  public:
-  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs) override {
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs,
+                                  std::span<Status> verdicts) override {
     if (gate_ != nullptr) gate_->wait();
     for (const auto& tx : txs) {
-      if (tx.operations[0].body == "poison") return FailedPrecondition("poisoned transaction");
+      if (tx.operations[0].body == "crash") return Internal("the state cannot apply this block");
     }
-    applied_ += txs.size();
+    for (size_t i = 0; i < txs.size(); ++i) {
+      if (txs[i].operations[0].body == "poison") verdicts[i] = FailedPrecondition("poisoned transaction");
+      else ++applied_;
+    }
     return merkle::Sha256Of("state after " + std::to_string(height));
   }
   void AbortBlock(std::uint64_t) override { ++aborted_; }
@@ -224,9 +228,30 @@ TEST_CASE("The state hook's root lands in the header; its failure fails the bloc
   CHECK((*ledger)->GetBlock(r->block_height)->state_root == merkle::Sha256Of("state after 0"));
   auto bad = (*ledger)->Append(Tx("poison"));
   CHECK(bad.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(bad.status().message() == "poisoned transaction");
+  CHECK((*ledger)->size() == 1);
+  CHECK(hook.aborted_ == 1);
+  auto crash = (*ledger)->Append(Tx("crash"));
+  CHECK(crash.status().code() == StatusCode::kInternal);
   CHECK((*ledger)->size() == 1);
   CHECK((*ledger)->Append(Tx("ok again")).ok());
   CHECK((*ledger)->size() == 2);
+  // A refused transaction next to good ones leaves only the good ones in the block.
+  std::atomic<int> done{0};
+  std::vector<Result<Receipt>> results(3, Result<Receipt>(Internal("pending")));
+  const char* bodies[] = {"good 1", "poison", "good 2"};
+  for (int i = 0; i < 3; ++i) {
+    (*ledger)->AppendAsync(Tx(bodies[i]), [&, i](Result<Receipt> outcome) { results[i] = std::move(outcome); ++done; });
+  }
+  while (done < 3) std::this_thread::yield();
+  CHECK(results[0].ok());
+  CHECK(results[1].status().code() == StatusCode::kFailedPrecondition);
+  CHECK(results[2].ok());
+  const auto stats = (*ledger)->stats();
+  CHECK(stats.transactions == 4);
+  for (std::uint64_t seq = 0; seq < stats.transactions; ++seq) {
+    CHECK((*ledger)->GetTransaction(seq)->operations[0].body != "poison");
+  }
 }
 
 TEST_CASE("A full queue pushes back with RESOURCE_EXHAUSTED", "[journal][ledger]") {
