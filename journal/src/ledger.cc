@@ -504,6 +504,7 @@ class Ledger::Impl {
       HandOff({std::move(batch), status, {}, 0, height, {}});
       return;
     }
+    if (options_.state != nullptr) options_.state->CommitBlock(height);
     range_ = std::move(next_range);
     last_hash_ = block_hash;
     last_timestamp_ = header.timestamp_us;

@@ -209,11 +209,13 @@ class TestHook : public StateHook {
     }
     return merkle::Sha256Of("state after " + std::to_string(height));
   }
+  void CommitBlock(std::uint64_t) override { ++committed_; }
   void AbortBlock(std::uint64_t) override { ++aborted_; }
 
   std::latch* gate_ = nullptr;
   std::atomic<size_t> applied_{0};
   std::atomic<int> aborted_{0};
+  std::atomic<int> committed_{0};
 };
 
 TEST_CASE("The state hook's root lands in the header; its failure fails the block", "[journal][ledger]") {
@@ -226,6 +228,7 @@ TEST_CASE("The state hook's root lands in the header; its failure fails the bloc
   auto r = (*ledger)->Append(Tx("ok"));
   REQUIRE(r.ok());
   CHECK((*ledger)->GetBlock(r->block_height)->state_root == merkle::Sha256Of("state after 0"));
+  CHECK(hook.committed_ == 1);
   auto bad = (*ledger)->Append(Tx("poison"));
   CHECK(bad.status().code() == StatusCode::kFailedPrecondition);
   CHECK(bad.status().message() == "poisoned transaction");

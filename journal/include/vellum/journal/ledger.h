@@ -48,6 +48,8 @@ class StateHook {
   // transaction of the block; the block is not written.
   virtual Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs,
                                           std::span<Status> verdicts) = 0;
+  // The block ApplyBlock last prepared is durable in the journal.
+  virtual void CommitBlock(std::uint64_t height) = 0;
   // The block ApplyBlock last prepared was not made durable: roll it back.
   virtual void AbortBlock(std::uint64_t height) = 0;
 };
