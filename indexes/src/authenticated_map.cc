@@ -14,10 +14,14 @@ using merkle::MapProofNode;
 namespace {
 
 // A page being built in this batch. Its slots are entries (level 0) or
-// children (level >= 1): an existing child (item) or a new one (pending).
+// children (level >= 1): an existing child or entry (item, with the page it
+// was copied from) or a new child page (pending). Keys are borrowed from the
+// batch or from pages the builder pins, so building copies no key bytes.
 struct Pending;
 struct Slot {
-  MapNode::Item item;
+  std::string_view key;
+  MapNode::Item item;  // key offsets unused
+  MapItemSource source;
   std::unique_ptr<Pending> pending;
 };
 struct Pending {
@@ -31,6 +35,20 @@ struct Op {
   merkle::Hash value_hash;
   MapDigest digest;  // of the new entry (puts)
 };
+
+// The value of item `i` of leaf `page` (at `rank` in a map of `total`
+// entries), fetched by its ref and checked against the hash the tree commits
+// to: DataLoss with the evidence if the store returns other bytes.
+Result<std::string> LoadValue(const ValueStore& values, const MapNode& page, size_t i, std::uint64_t rank,
+                              std::uint64_t total) {
+  VELLUM_ASSIGN_OR_RETURN(std::string value, values.Get(page.value_ref(i)));
+  const merkle::Hash computed = merkle::MapValueHash(value);
+  if (computed != page.items[i].value_hash) {
+    return VerificationFailed({"map.value_store", merkle::HashHex(page.items[i].value_hash),
+                               merkle::HashHex(computed), rank, total});
+  }
+  return value;
+}
 
 }  // namespace
 
@@ -51,30 +69,33 @@ class AuthenticatedMap::Builder {
 
   // nullptr if the batch changes nothing under `id`.
   Result<std::unique_ptr<Pending>> ApplyNode(NodeId id, std::span<const Op> ops) {
-    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, map_.options_.nodes->Get(id));
+    VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(id));
     auto p = std::make_unique<Pending>();
     p->level = node->level;
-    const std::vector<MapNode::Item>& items = node->items;
+    const size_t n = node->items.size();
     bool changed = false;
     if (node->level == 0) {
-      p->slots.reserve(items.size() + ops.size());
+      p->slots.reserve(n + ops.size());
       size_t i = 0;
       size_t j = 0;
-      while (i < items.size() || j < ops.size()) {
-        if (j == ops.size() || (i < items.size() && items[i].key < ops[j].m->key)) {
-          p->slots.push_back(Slot{items[i++], nullptr});
-        } else if (i == items.size() || ops[j].m->key < items[i].key) {
+      while (i < n || j < ops.size()) {
+        const int cmp = i == n ? 1 : j == ops.size() ? -1 : node->key(i).compare(ops[j].m->key);
+        if (cmp < 0) {
+          p->slots.push_back(Copy(node, i++));
+        } else if (cmp > 0) {
           if (ops[j].m->op == MapMutation::Op::kPut) {
-            p->slots.push_back(Slot{NewEntry(ops[j]), nullptr});
+            VELLUM_ASSIGN_OR_RETURN(Slot entry, NewEntry(ops[j]));
+            p->slots.push_back(std::move(entry));
             changed = true;
           }
           ++j;
         } else {
           if (ops[j].m->op == MapMutation::Op::kPut) {
-            if (ops[j].digest == items[i].digest) {
-              p->slots.push_back(Slot{items[i], nullptr});
+            if (ops[j].digest == node->items[i].digest) {
+              p->slots.push_back(Copy(node, i));
             } else {
-              p->slots.push_back(Slot{NewEntry(ops[j]), nullptr});
+              VELLUM_ASSIGN_OR_RETURN(Slot entry, NewEntry(ops[j]));
+              p->slots.push_back(std::move(entry));
               changed = true;
             }
           } else {
@@ -87,28 +108,28 @@ class AuthenticatedMap::Builder {
       if (!changed) return std::unique_ptr<Pending>();
       return p;
     }
-    p->slots.reserve(items.size() + 2);
+    p->slots.reserve(n + 2);
     size_t j = 0;
-    for (size_t i = 0; i < items.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       size_t end = ops.size();
-      if (i + 1 < items.size()) {
-        const std::string& next = items[i + 1].key;
+      if (i + 1 < n) {
+        const std::string_view next = node->key(i + 1);
         end = static_cast<size_t>(std::lower_bound(ops.begin() + static_cast<std::ptrdiff_t>(j), ops.end(), next,
-                                                   [](const Op& o, const std::string& k) { return o.m->key < k; }) -
+                                                   [](const Op& o, std::string_view k) { return o.m->key < k; }) -
                                   ops.begin());
       }
       if (end == j) {
-        p->slots.push_back(Slot{items[i], nullptr});
+        p->slots.push_back(Copy(node, i));
         continue;
       }
-      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> child, ApplyNode(items[i].child, ops.subspan(j, end - j)));
+      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> child, ApplyNode(node->child(i), ops.subspan(j, end - j)));
       j = end;
       if (child == nullptr) {
-        p->slots.push_back(Slot{items[i], nullptr});
+        p->slots.push_back(Copy(node, i));
         continue;
       }
       changed = true;
-      if (!child->slots.empty()) p->slots.push_back(Slot{{}, std::move(child)});
+      if (!child->slots.empty()) p->slots.push_back(Slot{{}, {}, {}, std::move(child)});
     }
     if (!changed) return std::unique_ptr<Pending>();
     VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
@@ -133,33 +154,43 @@ class AuthenticatedMap::Builder {
       const size_t a = i + 1 < slots->size() ? i : i - 1;
       VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> left, Take(&(*slots)[a]));
       VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> right, Take(&(*slots)[a + 1]));
+      left->slots.reserve(left->slots.size() + right->slots.size());
       for (Slot& r : right->slots) left->slots.push_back(std::move(r));
       if (left->level > 0) VELLUM_RETURN_IF_ERROR(Normalize(&left->slots));
       slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(a + 1));
-      (*slots)[a] = Slot{{}, std::move(left)};
+      (*slots)[a] = Slot{{}, {}, {}, std::move(left)};
       if ((*slots)[a].pending->slots.size() > max_) SplitAt(slots, a);
       i = a;
     }
     return Status::Ok();
   }
 
-  // Seals `p` and its new descendants, bottom-up, each once.
-  Result<MapNode::Item> Finalize(Pending& p) {
+  // Seals `p` and its new descendants, bottom-up, each once; returns the
+  // reference to the stored page.
+  Result<Slot> Finalize(Pending& p) {
+    size_t key_bytes = 0;
+    for (Slot& s : p.slots) {
+      if (s.pending != nullptr) {
+        VELLUM_ASSIGN_OR_RETURN(s, Finalize(*s.pending));
+      }
+      key_bytes += s.key.size();
+    }
     auto node = std::make_shared<MapNode>();
     node->kind = map_.options_.kind;
     node->level = p.level;
+    node->keys.reserve(key_bytes);
     node->items.reserve(p.slots.size());
-    for (Slot& s : p.slots) {
-      if (s.pending != nullptr) {
-        VELLUM_ASSIGN_OR_RETURN(s.item, Finalize(*s.pending));
-      }
-      node->items.push_back(std::move(s.item));
+    sources_.clear();
+    for (const Slot& s : p.slots) {
+      node->Add(s.key, s.item);
+      sources_.push_back(s.source);
     }
-    node->Seal();
-    MapNode::Item ref;
-    ref.key = node->items.front().key;
-    ref.digest = node->digest;
-    VELLUM_ASSIGN_OR_RETURN(ref.child, map_.options_.nodes->Put(std::move(node)));
+    node->Seal(sources_);
+    Slot ref;
+    ref.key = node->key(0);
+    ref.item.digest = node->digest;
+    pinned_.push_back(node);
+    VELLUM_ASSIGN_OR_RETURN(ref.item.ref, map_.options_.nodes->Put(std::move(node)));
     return ref;
   }
 
@@ -170,48 +201,58 @@ class AuthenticatedMap::Builder {
     while (top->slots.size() > max_) {
       auto wrap = std::make_unique<Pending>();
       wrap->level = static_cast<std::uint8_t>(top->level + 1);
-      wrap->slots.push_back(Slot{{}, std::move(top)});
+      wrap->slots.push_back(Slot{{}, {}, {}, std::move(top)});
       VELLUM_RETURN_IF_ERROR(Normalize(&wrap->slots));
       top = std::move(wrap);
     }
     while (top->level > 0 && top->slots.size() == 1) {
       Slot& only = top->slots.front();
-      if (only.pending == nullptr) {
-        MapVersion v;
-        v.root = only.item.child;
-        v.digest = only.item.digest;
-        v.root_hash = merkle::MapRootHash(map_.options_.kind, &v.digest);
-        return v;
-      }
+      if (only.pending == nullptr) return Version(only.item);
       std::unique_ptr<Pending> child = std::move(only.pending);
       top = std::move(child);
     }
-    VELLUM_ASSIGN_OR_RETURN(MapNode::Item root, Finalize(*top));
+    VELLUM_ASSIGN_OR_RETURN(Slot root, Finalize(*top));
+    return Version(root.item);
+  }
+
+  // A new or changed entry; stores its value (only then, so no-op puts write nothing).
+  Result<Slot> NewEntry(const Op& op) const {
+    Slot s;
+    s.key = op.m->key;
+    s.item.value_hash = op.value_hash;
+    s.item.digest = op.digest;
+    VELLUM_ASSIGN_OR_RETURN(s.item.ref, map_.options_.values->Put(op.m->value));
+    return s;
+  }
+
+ private:
+  MapVersion Version(const MapNode::Item& root) const {
     MapVersion v;
-    v.root = root.child;
+    v.root = root.ref;
     v.digest = root.digest;
     v.root_hash = merkle::MapRootHash(map_.options_.kind, &v.digest);
     return v;
   }
 
-  MapNode::Item NewEntry(const Op& op) const {
-    MapNode::Item it;
-    it.key = op.m->key;
-    it.value_hash = op.value_hash;
-    it.aggregate = map_.options_.kind == merkle::MapKind::kInt64Aggregate ? op.m->aggregate : 0;
-    it.digest = op.digest;
-    return it;
+  // Loads a stored page and keeps it alive until the batch is done (slots borrow its keys).
+  Result<const MapNode*> Load(NodeId id) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, map_.options_.nodes->Get(id));
+    pinned_.push_back(std::move(node));
+    return pinned_.back().get();
   }
 
- private:
+  static Slot Copy(const MapNode* node, size_t i) {
+    return Slot{node->key(i), node->items[i], {node, static_cast<std::uint32_t>(i)}, nullptr};
+  }
+
   // The slot's page as a Pending (loading an existing child).
   Result<std::unique_ptr<Pending>> Take(Slot* s) {
     if (s->pending != nullptr) return std::move(s->pending);
-    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, map_.options_.nodes->Get(s->item.child));
+    VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(s->item.ref));
     auto p = std::make_unique<Pending>();
     p->level = node->level;
     p->slots.reserve(node->items.size() + max_);
-    for (const MapNode::Item& it : node->items) p->slots.push_back(Slot{it, nullptr});
+    for (size_t i = 0; i < node->items.size(); ++i) p->slots.push_back(Copy(node, i));
     return p;
   }
 
@@ -228,9 +269,9 @@ class AuthenticatedMap::Builder {
       const size_t len = n / k + (c < n % k ? 1 : 0);
       auto part = std::make_unique<Pending>();
       part->level = big->level;
-      part->slots.reserve(len);
+      part->slots.reserve(len + 1);
       for (size_t x = 0; x < len; ++x) part->slots.push_back(std::move(big->slots[next++]));
-      chunks.push_back(Slot{{}, std::move(part)});
+      chunks.push_back(Slot{{}, {}, {}, std::move(part)});
     }
     slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(i));
     slots->insert(slots->begin() + static_cast<std::ptrdiff_t>(i), std::make_move_iterator(chunks.begin()),
@@ -241,6 +282,8 @@ class AuthenticatedMap::Builder {
   const AuthenticatedMap& map_;
   const size_t max_;
   const size_t min_;
+  std::vector<std::shared_ptr<const MapNode>> pinned_;  // pages whose keys slots borrow
+  std::vector<MapItemSource> sources_;                   // scratch for Finalize
 };
 
 Result<AuthenticatedMap> AuthenticatedMap::Create(MapOptions options) {
@@ -283,7 +326,6 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
     if (op.m->op == MapMutation::Op::kPut) {
       op.value_hash = merkle::MapValueHash(op.m->value);
       op.digest = merkle::MapLeafDigest(options_.kind, op.m->key, op.value_hash, op.m->aggregate);
-      VELLUM_RETURN_IF_ERROR(options_.values->Put(op.value_hash, op.m->value));
     }
     ops.push_back(op);
   }
@@ -292,8 +334,11 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
   std::unique_ptr<Pending> top;
   if (base.root == kNoNode) {
     top = std::make_unique<Pending>();
+    top->slots.reserve(ops.size());
     for (const Op& op : ops) {
-      if (op.m->op == MapMutation::Op::kPut) top->slots.push_back(Slot{b.NewEntry(op), nullptr});
+      if (op.m->op != MapMutation::Op::kPut) continue;
+      VELLUM_ASSIGN_OR_RETURN(Slot entry, b.NewEntry(op));
+      top->slots.push_back(std::move(entry));
     }
   } else {
     VELLUM_ASSIGN_OR_RETURN(top, b.ApplyNode(base.root, ops));
@@ -304,45 +349,101 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
 
 // ---- Navigation ----
 
-Result<std::uint64_t> AuthenticatedMap::LowerBound(const MapVersion& v, std::string_view key) const {
-  std::uint64_t rank = 0;
+Result<AuthenticatedMap::Located> AuthenticatedMap::Find(const MapVersion& v, std::string_view key) const {
+  Located out;
   NodeId id = v.root;
   while (id != kNoNode) {
     VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, options_.nodes->Get(id));
-    const auto& items = node->items;
-    if (node->level == 0) {
-      auto it = std::lower_bound(items.begin(), items.end(), key,
-                                 [](const MapNode::Item& x, std::string_view k) { return x.key < k; });
-      return rank + static_cast<std::uint64_t>(it - items.begin());
+    const size_t n = node->items.size();
+    // First item with key > `key` (internal) or >= `key` (leaf), by binary search.
+    size_t lo = 0;
+    size_t hi = n;
+    const bool leaf = node->level == 0;
+    while (lo < hi) {
+      const size_t mid = (lo + hi) / 2;
+      const int c = node->key(mid).compare(key);
+      if (c < 0 || (!leaf && c == 0)) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
-    auto it = std::upper_bound(items.begin(), items.end(), key,
-                               [](std::string_view k, const MapNode::Item& x) { return k < x.key; });
-    const size_t child = it == items.begin() ? 0 : static_cast<size_t>(it - items.begin()) - 1;
-    for (size_t i = 0; i < child; ++i) rank += items[i].digest.count;
-    id = items[child].child;
+    if (leaf) {
+      out.rank += lo;
+      if (lo < n && node->key(lo) == key) {
+        out.page = std::move(node);
+        out.index = lo;
+      }
+      return out;
+    }
+    const size_t child = lo == 0 ? 0 : lo - 1;
+    for (size_t i = 0; i < child; ++i) out.rank += node->items[i].digest.count;
+    id = node->child(child);
   }
-  return rank;
+  return out;
 }
 
-Result<MapNode::Item> AuthenticatedMap::ItemAt(const MapVersion& v, std::uint64_t rank) const {
+Result<std::uint64_t> AuthenticatedMap::LowerBound(const MapVersion& v, std::string_view key) const {
+  VELLUM_ASSIGN_OR_RETURN(Located at, Find(v, key));
+  return at.rank;
+}
+
+Result<AuthenticatedMap::Located> AuthenticatedMap::ItemAt(const MapVersion& v, std::uint64_t rank) const {
   if (rank >= v.count()) return OutOfRange("rank " + std::to_string(rank) + " beyond the map");
+  Located out;
+  out.rank = rank;
   NodeId id = v.root;
   while (true) {
     VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, options_.nodes->Get(id));
     if (node->level == 0) {
       if (rank >= node->items.size()) return Internal("map page counts are inconsistent");
-      return node->items[rank];
+      out.page = std::move(node);
+      out.index = rank;
+      return out;
     }
     size_t i = 0;
     while (i + 1 < node->items.size() && rank >= node->items[i].digest.count) rank -= node->items[i++].digest.count;
-    id = node->items[i].child;
+    id = node->child(i);
   }
 }
 
-Result<merkle::MapEntry> AuthenticatedMap::EntryAt(const MapVersion& v, std::uint64_t rank) const {
-  VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, rank));
-  VELLUM_ASSIGN_OR_RETURN(std::string value, options_.values->Get(it.value_hash));
-  return merkle::MapEntry{std::move(it.key), std::move(value), it.value_hash, it.aggregate, rank};
+Result<merkle::MapEntry> AuthenticatedMap::EntryOf(const Located& at, std::uint64_t total) const {
+  const MapNode& page = *at.page;
+  VELLUM_ASSIGN_OR_RETURN(std::string value, LoadValue(*options_.values, page, at.index, at.rank, total));
+  return merkle::MapEntry{std::string(page.key(at.index)), std::move(value), page.items[at.index].value_hash,
+                          page.aggregate(at.index), at.rank};
+}
+
+namespace {
+
+// Appends the entries of ranks [a, b) under `node` (whose first rank is `offset`).
+Status Collect(const NodeStore& nodes, const ValueStore& values, const MapNode& node, std::uint64_t offset,
+               std::uint64_t a, std::uint64_t b, std::uint64_t total, std::vector<merkle::MapEntry>* out) {
+  std::uint64_t pos = offset;
+  for (size_t i = 0; i < node.items.size() && pos < b; ++i) {
+    const std::uint64_t end = pos + node.items[i].digest.count;
+    if (end > a) {
+      if (node.level == 0) {
+        VELLUM_ASSIGN_OR_RETURN(std::string value, LoadValue(values, node, i, pos, total));
+        out->push_back(merkle::MapEntry{std::string(node.key(i)), std::move(value), node.items[i].value_hash,
+                                        node.aggregate(i), pos});
+      } else {
+        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, nodes.Get(node.child(i)));
+        VELLUM_RETURN_IF_ERROR(Collect(nodes, values, *child, pos, a, b, total, out));
+      }
+    }
+    pos = end;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status AuthenticatedMap::CollectEntries(const MapVersion& v, std::uint64_t first, std::uint64_t last,
+                                        std::vector<merkle::MapEntry>* out) const {
+  if (first >= last) return Status::Ok();
+  VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> root, options_.nodes->Get(v.root));
+  return Collect(*options_.nodes, *options_.values, *root, 0, first, last, v.count(), out);
 }
 
 // ---- Reads ----
@@ -350,25 +451,19 @@ Result<merkle::MapEntry> AuthenticatedMap::EntryAt(const MapVersion& v, std::uin
 Result<merkle::MapGetResult> AuthenticatedMap::Get(const MapVersion& v, std::string_view key) const {
   merkle::MapGetResult out;
   out.total = v.count();
-  VELLUM_ASSIGN_OR_RETURN(std::uint64_t pos, LowerBound(v, key));
-  if (pos < v.count()) {
-    VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, pos));
-    if (it.key == key) {
-      VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryAt(v, pos));
-      out.entry = std::move(e);
-    }
+  VELLUM_ASSIGN_OR_RETURN(Located at, Find(v, key));
+  if (at.page != nullptr) {
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryOf(at, v.count()));
+    out.entry = std::move(e);
   }
   return out;
 }
 
 Result<merkle::MapProof> AuthenticatedMap::ProveGet(const MapVersion& v, std::string_view key) const {
   Plan plan;
-  VELLUM_ASSIGN_OR_RETURN(std::uint64_t pos, LowerBound(v, key));
-  bool found = false;
-  if (pos < v.count()) {
-    VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, pos));
-    found = it.key == key;
-  }
+  VELLUM_ASSIGN_OR_RETURN(Located at, Find(v, key));
+  const std::uint64_t pos = at.rank;
+  const bool found = at.page != nullptr;
   // Presence needs only the entry; absence needs both neighbours.
   if (pos > 0 && !found) plan.reveal.emplace_back(pos - 1, false);
   if (pos < v.count()) plan.reveal.emplace_back(pos, found);
@@ -410,15 +505,12 @@ Result<merkle::MapRangeResult> AuthenticatedMap::Range(const MapVersion& v, cons
   merkle::MapRangeResult out;
   out.total = v.count();
   out.entries.reserve(plan.last - plan.first);
-  for (std::uint64_t i = 0; i < plan.last - plan.first; ++i) {
-    const std::uint64_t rank = q.reverse ? plan.last - 1 - i : plan.first + i;
-    VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryAt(v, rank));
-    out.entries.push_back(std::move(e));
-  }
+  VELLUM_RETURN_IF_ERROR(CollectEntries(v, plan.first, plan.last, &out.entries));
+  if (q.reverse) std::reverse(out.entries.begin(), out.entries.end());
   if (plan.next.has_value()) {
-    VELLUM_ASSIGN_OR_RETURN(MapNode::Item it, ItemAt(v, *plan.next));
+    VELLUM_ASSIGN_OR_RETURN(Located at, ItemAt(v, *plan.next));
     out.has_more = true;
-    out.next_key = std::move(it.key);
+    out.next_key = std::string(at.page->key(at.index));
   }
   return out;
 }
@@ -467,13 +559,14 @@ namespace {
 Status AddAggregate(const NodeStore& store, const MapNode& node, std::uint64_t offset, std::uint64_t a,
                     std::uint64_t b, merkle::MapAggregate* out) {
   std::uint64_t pos = offset;
-  for (const MapNode::Item& it : node.items) {
+  for (size_t i = 0; i < node.items.size(); ++i) {
+    const MapNode::Item& it = node.items[i];
     const std::uint64_t end = pos + it.digest.count;
     if (end > a && pos < b) {
       if (pos >= a && end <= b) {
         out->Add(it.digest.aggregate);
       } else {
-        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, store.Get(it.child));
+        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, store.Get(node.child(i)));
         VELLUM_RETURN_IF_ERROR(AddAggregate(store, *child, pos, a, b, out));
       }
     }
@@ -513,7 +606,8 @@ Result<merkle::MapRankResult> AuthenticatedMap::AtRank(const MapVersion& v, std:
   merkle::MapRankResult out;
   out.total = v.count();
   if (rank < v.count()) {
-    VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryAt(v, rank));
+    VELLUM_ASSIGN_OR_RETURN(Located at, ItemAt(v, rank));
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapEntry e, EntryOf(at, v.count()));
     out.entry = std::move(e);
   }
   return out;
@@ -533,8 +627,8 @@ using Target = std::pair<std::uint64_t, bool>;
 
 class ProofWriter {
  public:
-  ProofWriter(const NodeStore& nodes, const ValueStore& values, std::vector<MapProofNode>* out)
-      : nodes_(nodes), values_(values), out_(out) {}
+  ProofWriter(const NodeStore& nodes, const ValueStore& values, std::uint64_t total, std::vector<MapProofNode>* out)
+      : nodes_(nodes), values_(values), total_(total), out_(out) {}
 
   Status Page(const MapNode& page, std::uint64_t offset, std::span<const Target> targets) {
     std::vector<std::uint64_t> starts(page.items.size() + 1);
@@ -558,23 +652,22 @@ class ProofWriter {
     if (sub.empty()) {
       MapProofNode n;
       n.type = MapProofNode::Type::kPruned;
-      n.digest = b - a == 1 ? page.items[a].digest : page.inner[idx];
+      n.digest = b - a == 1 ? page.items[a].digest : page.InnerDigest(idx, a, b);
       out_->push_back(std::move(n));
       return Status::Ok();
     }
     if (b - a == 1) {
-      const MapNode::Item& it = page.items[a];
       if (page.level > 0) {
-        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, nodes_.Get(it.child));
+        VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, nodes_.Get(page.child(a)));
         return Page(*child, lo, sub);
       }
       MapProofNode n;
-      n.key = it.key;
-      n.value_hash = it.value_hash;
-      n.aggregate = it.aggregate;
+      n.key = std::string(page.key(a));
+      n.value_hash = page.items[a].value_hash;
+      n.aggregate = page.aggregate(a);
       if (sub.front().second) {
         n.type = MapProofNode::Type::kEntryWithValue;
-        VELLUM_ASSIGN_OR_RETURN(n.value, values_.Get(it.value_hash));
+        VELLUM_ASSIGN_OR_RETURN(n.value, LoadValue(values_, page, a, lo, total_));
       } else {
         n.type = MapProofNode::Type::kEntry;
       }
@@ -591,6 +684,7 @@ class ProofWriter {
 
   const NodeStore& nodes_;
   const ValueStore& values_;
+  const std::uint64_t total_;
   std::vector<MapProofNode>* out_;
 };
 
@@ -601,7 +695,7 @@ Result<merkle::MapProof> AuthenticatedMap::Prove(const MapVersion& v, const Plan
   proof.kind = options_.kind;
   if (v.root == kNoNode) return proof;
   VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> root, options_.nodes->Get(v.root));
-  ProofWriter w(*options_.nodes, *options_.values, &proof.nodes);
+  ProofWriter w(*options_.nodes, *options_.values, v.count(), &proof.nodes);
   VELLUM_RETURN_IF_ERROR(w.Page(*root, 0, plan.reveal));
   return proof;
 }
@@ -619,7 +713,8 @@ struct CheckState {
   MapShape shape;
 };
 
-Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, const MapNode::Item* ref) {
+Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, const MapNode* parent,
+                 size_t parent_index) {
   VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, st.store->Get(id));
   const std::string where = "page " + std::to_string(id) + ": ";
   const size_t n = node->items.size();
@@ -629,28 +724,37 @@ Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, c
   if (!is_root && n < st.max / 2) return Internal(where + "underfull (" + std::to_string(n) + " items)");
   if (is_root && node->level > 0 && n < 2) return Internal(where + "internal root with one child");
   if (node->kind != st.map->kind()) return Internal(where + "wrong kind");
-  MapNode copy = *node;
-  copy.Seal();
-  if (!(copy.digest == node->digest) || copy.inner != node->inner) return Internal(where + "stale digest");
-  if (ref != nullptr && (!(ref->digest == node->digest) || ref->key != node->items.front().key)) {
+  // Against the reference page hashing, independent of Seal()'s hash reuse.
+  std::vector<MapDigest> digests;
+  for (const MapNode::Item& it : node->items) digests.push_back(it.digest);
+  std::vector<MapDigest> inner;
+  const MapDigest digest = merkle::MapPageDigest(node->kind, digests, &inner);
+  bool inner_ok = inner.size() == node->inner.size();
+  for (size_t i = 0; inner_ok && i < inner.size(); ++i) inner_ok = inner[i].hash == node->inner[i];
+  if (!(digest == node->digest) || !inner_ok) return Internal(where + "stale digest");
+  if (parent != nullptr &&
+      (!(parent->items[parent_index].digest == node->digest) || parent->key(parent_index) != node->key(0))) {
     return Internal(where + "parent reference does not match");
   }
   if (node->level == 0) {
     if (st.leaf_depth.has_value() && *st.leaf_depth != depth) return Internal(where + "leaves at unequal depth");
     st.leaf_depth = depth;
-    for (const MapNode::Item& it : node->items) {
-      if (st.last_key.has_value() && !(*st.last_key < it.key)) return Internal(where + "keys out of order");
-      st.last_key = it.key;
-      if (!(merkle::MapLeafDigest(node->kind, it.key, it.value_hash, it.aggregate) == it.digest)) {
+    for (size_t i = 0; i < n; ++i) {
+      const std::string_view key = node->key(i);
+      if (st.last_key.has_value() && !(*st.last_key < key)) return Internal(where + "keys out of order");
+      st.last_key = std::string(key);
+      if (node->value_ref(i) == kNoValue) return Internal(where + "entry without a value ref");
+      if (!(merkle::MapLeafDigest(node->kind, key, node->items[i].value_hash, node->aggregate(i)) ==
+            node->items[i].digest)) {
         return Internal(where + "stale entry digest");
       }
     }
     return Status::Ok();
   }
-  for (const MapNode::Item& it : node->items) {
-    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, st.store->Get(it.child));
+  for (size_t i = 0; i < n; ++i) {
+    VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, st.store->Get(node->child(i)));
     if (child->level + 1 != node->level) return Internal(where + "child at the wrong level");
-    VELLUM_RETURN_IF_ERROR(CheckPage(st, it.child, depth + 1, false, &it));
+    VELLUM_RETURN_IF_ERROR(CheckPage(st, node->child(i), depth + 1, false, node.get(), i));
   }
   return Status::Ok();
 }
@@ -671,7 +775,7 @@ Result<MapShape> AuthenticatedMap::Shape(const MapVersion& v) const {
   if (!(root->digest == v.digest) || merkle::MapRootHash(options_.kind, &root->digest) != v.root_hash) {
     return Internal("version handle does not match its root page");
   }
-  VELLUM_RETURN_IF_ERROR(CheckPage(st, v.root, 1, true, nullptr));
+  VELLUM_RETURN_IF_ERROR(CheckPage(st, v.root, 1, true, nullptr, 0));
   st.shape.height = st.leaf_depth.value_or(0);
   return st.shape;
 }

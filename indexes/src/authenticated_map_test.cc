@@ -1,7 +1,6 @@
 #include "vellum/indexes/authenticated_map.h"
 
 #include <algorithm>
-#include <chrono>
 #include <functional>
 #include <map>
 #include <random>
@@ -298,6 +297,73 @@ TEST_CASE("authenticated map pages round-trip through their storage encoding", "
   }
 }
 
+// Serves the values of an InMemoryValueStore, with the bytes of one ref altered.
+class TamperedValueStore final : public ValueStore {
+ public:
+  Result<ValueRef> Put(std::string_view value) override { return inner_.Put(value); }
+  Result<std::string> Get(ValueRef ref) const override {
+    VELLUM_ASSIGN_OR_RETURN(std::string v, inner_.Get(ref));
+    if (ref == tampered) v += "!";
+    return v;
+  }
+  ValueRef tampered = kNoValue;
+
+ private:
+  InMemoryValueStore inner_;
+};
+
+TEST_CASE("authenticated map values: append-only refs, checked against the tree on read", "[indexes]") {
+  InMemoryNodeStore nodes;
+  TamperedValueStore values;
+  auto map = AuthenticatedMap::Create({MapKind::kPlain, 4, &nodes, &values});
+  REQUIRE(map.ok());
+  std::vector<MapMutation> batch;
+  for (int i = 0; i < 20; ++i) batch.push_back(MapMutation::Put("k" + std::to_string(10 + i), "v" + std::to_string(i)));
+  auto v1 = map->Apply(map->Empty(), batch);
+  REQUIRE(v1.ok());
+  // Same puts again: no-ops, nothing stored; one changed value: one more ref.
+  auto v2 = map->Apply(*v1, batch);
+  REQUIRE(v2.ok());
+  CHECK(v2->root == v1->root);
+  auto v3 = map->Apply(*v2, {MapMutation::Put("k15", "changed"), MapMutation::Delete("k16")});
+  REQUIRE(v3.ok());
+  // Refs are 1..21 in key order within a batch; pages keep them through their encoding.
+  std::vector<ValueRef> refs;
+  for (NodeId id = 1; id <= nodes.size(); ++id) {
+    auto node = nodes.Get(id);
+    REQUIRE(node.ok());
+    auto back = DecodeMapNode(EncodeMapNode(**node));
+    REQUIRE(back.ok());
+    for (size_t i = 0; i < back->items.size(); ++i) {
+      CHECK(back->items[i].ref == (*node)->items[i].ref);
+      if (back->level == 0) refs.push_back(back->value_ref(i));
+    }
+  }
+  CHECK(*std::max_element(refs.begin(), refs.end()) == 21);
+  CHECK(std::find(refs.begin(), refs.end(), kNoValue) == refs.end());
+  auto e = map->Get(*v3, "k15");
+  REQUIRE(e.ok());
+  CHECK(e->entry->value == "changed");
+  // A store returning other bytes for a value: every read of it is DataLoss with evidence.
+  values.tampered = 21;
+  auto expect_loss = [](const Status& s) {
+    INFO(s.ToString());
+    REQUIRE(s.code() == StatusCode::kDataLoss);
+    REQUIRE(s.verification() != nullptr);
+    CHECK(s.verification()->check == "map.value_store");
+    CHECK(s.verification()->index == 5);
+    CHECK(s.verification()->size == 19);
+  };
+  expect_loss(map->Get(*v3, "k15").status());
+  expect_loss(map->AtRank(*v3, 5).status());
+  expect_loss(map->Range(*v3, AuthenticatedMap::FirstN(10)).status());
+  expect_loss(map->ProveGet(*v3, "k15").status());
+  expect_loss(map->ProveRange(*v3, AuthenticatedMap::Prefix("k1", 10)).status());
+  CHECK(map->Get(*v3, "k14").ok());
+  CHECK(map->Get(*v1, "k15").ok());  // the old version's value is untouched
+  CHECK(map->ProveSummary(*v3, "k10", std::nullopt).ok());  // hashes only, no values read
+}
+
 // ---- Negative tests ----
 
 void RequireRejected(const Status& s) {
@@ -588,64 +654,6 @@ TEST_CASE("authenticated map at 20k keys: small get proofs", "[indexes]") {
   auto absent = f.map.ProveGet(v, item->entry->key + "x");
   REQUIRE(absent.ok());
   CHECK(absent->Encode().size() <= 2 * 1500);
-}
-
-}  // namespace
-}  // namespace vellum::indexes
-
-namespace vellum::indexes {
-namespace {
-
-// Rough figures, not a test: `indexes_test "[.bench]"` (build type Release).
-TEST_CASE("authenticated map rough timings", "[.bench]") {
-  Fixture f(MapKind::kPlain);
-  std::mt19937_64 rng(7);
-  auto random_key = [&] {
-    std::string k(24, '\0');
-    for (char& ch : k) ch = static_cast<char>(rng());
-    return k;
-  };
-  const int kBatches = 1000;
-  MapVersion v = f.map.Empty();
-  std::vector<std::string> keys;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int b = 0; b < kBatches; ++b) {
-    std::vector<MapMutation> batch;
-    batch.reserve(1000);
-    for (int i = 0; i < 1000; ++i) {
-      std::string k = random_key();
-      if (i % 100 == 0) keys.push_back(k);
-      batch.push_back(MapMutation::Put(std::move(k), std::string(100, 'v')));
-    }
-    v = *f.map.Apply(v, std::move(batch));
-  }
-  auto t1 = std::chrono::steady_clock::now();
-  const double load_s = std::chrono::duration<double>(t1 - t0).count();
-  // Batches of 1000 at 1M keys.
-  t0 = std::chrono::steady_clock::now();
-  for (int b = 0; b < 20; ++b) {
-    std::vector<MapMutation> batch;
-    for (int i = 0; i < 1000; ++i) batch.push_back(MapMutation::Put(random_key(), std::string(100, 'w')));
-    v = *f.map.Apply(v, std::move(batch));
-  }
-  t1 = std::chrono::steady_clock::now();
-  const double apply_s = std::chrono::duration<double>(t1 - t0).count();
-  std::vector<MapProof> proofs;
-  t0 = std::chrono::steady_clock::now();
-  for (const std::string& k : keys) proofs.push_back(*f.map.ProveGet(v, k));
-  t1 = std::chrono::steady_clock::now();
-  const double prove_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / keys.size();
-  size_t bytes = 0;
-  t0 = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < keys.size(); ++i) {
-    REQUIRE(merkle::VerifyMapGet(v.root_hash, keys[i], proofs[i]).ok());
-  }
-  t1 = std::chrono::steady_clock::now();
-  for (const MapProof& p : proofs) bytes += p.Encode().size();
-  const double verify_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / keys.size();
-  WARN("entries " << v.count() << ", pages " << f.nodes.size() << "; load " << kBatches * 1000 / load_s
-                  << " puts/s; batches of 1000 at 1M: " << 20000 / apply_s << " puts/s; get proof "
-                  << prove_us << " us, verify " << verify_us << " us, " << bytes / keys.size() << " bytes");
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "vellum/indexes/node_store.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "vellum/base/encoding.h"
@@ -7,7 +8,7 @@
 namespace vellum::indexes {
 namespace {
 
-constexpr std::uint8_t kNodeFormatVersion = 1;
+constexpr std::uint8_t kNodeFormatVersion = 2;  // 2: leaf items carry a value ref
 constexpr size_t kMaxItemsPerNode = 1024;  // decoder sanity bound, far above any fanout
 
 bool HasAggregate(merkle::MapKind kind) { return kind == merkle::MapKind::kInt64Aggregate; }
@@ -21,11 +22,93 @@ merkle::Hash ReadHash(ByteReader& r) {
 
 }  // namespace
 
-void MapNode::Seal() {
-  std::vector<merkle::MapDigest> digests;
-  digests.reserve(items.size());
-  for (const Item& it : items) digests.push_back(it.digest);
-  digest = merkle::MapPageDigest(kind, digests, &inner);
+void MapNode::Add(std::string_view key, const Item& item) {
+  Item& it = items.emplace_back(item);
+  it.key_offset = static_cast<std::uint32_t>(keys.size());
+  it.key_size = static_cast<std::uint32_t>(key.size());
+  keys.append(key);
+}
+
+merkle::MapDigest MapNode::InnerDigest(size_t idx, size_t a, size_t b) const {
+  merkle::MapDigest d;
+  d.hash = inner[idx];
+  for (size_t i = a; i < b; ++i) {
+    d.count += items[i].digest.count;
+    d.aggregate.Add(items[i].digest.aggregate);
+  }
+  return d;
+}
+
+namespace {
+
+bool IsPowerOfTwo(size_t n) { return (n & (n - 1)) == 0; }
+
+// Pre-order index, among the inner nodes of a page of n items, of the node
+// over the aligned power-of-two run [j, j + s) (s >= 2; every such run inside
+// the page is a node of its RFC 9162-shaped tree).
+size_t InnerIndexOf(size_t n, size_t j, size_t s) {
+  size_t a = 0;
+  size_t b = n;
+  size_t idx = 0;
+  while (a != j || b - a != s) {
+    const size_t k = merkle::MapPageSplit(b - a);
+    if (j < a + k) {
+      b = a + k;
+      idx += 1;
+    } else {
+      a += k;
+      idx += k;
+    }
+  }
+  return idx;
+}
+
+class Sealer {
+ public:
+  Sealer(MapNode& node, std::span<const MapItemSource> sources) : node_(node), sources_(sources) {}
+
+  // Digest of items [a, b), whose node has pre-order index idx.
+  merkle::MapDigest Rec(size_t a, size_t b, size_t idx) {
+    if (b - a == 1) return node_.items[a].digest;
+    if (IsPowerOfTwo(b - a)) {
+      if (const MapNode* page = Reusable(a, b)) {
+        const size_t from = InnerIndexOf(page->items.size(), sources_[a].index, b - a);
+        std::copy_n(page->inner.begin() + static_cast<std::ptrdiff_t>(from), b - a - 1,
+                    node_.inner.begin() + static_cast<std::ptrdiff_t>(idx));
+        return node_.InnerDigest(idx, a, b);
+      }
+    }
+    const size_t k = merkle::MapPageSplit(b - a);
+    const merkle::MapDigest left = Rec(a, a + k, idx + 1);
+    const merkle::MapDigest right = Rec(a + k, b, idx + k);
+    merkle::MapDigest d = merkle::MapInnerDigest(node_.kind, left, right);
+    node_.inner[idx] = d.hash;
+    return d;
+  }
+
+ private:
+  // The sealed page whose aligned run equals items [a, b), or null.
+  const MapNode* Reusable(size_t a, size_t b) const {
+    if (sources_.empty()) return nullptr;
+    const MapItemSource& first = sources_[a];
+    const MapNode* page = first.page;
+    if (page == nullptr || page->kind != node_.kind || page->level != node_.level) return nullptr;
+    if (first.index % (b - a) != 0 || first.index + (b - a) > page->items.size()) return nullptr;
+    for (size_t i = a + 1; i < b; ++i) {
+      if (sources_[i].page != page || sources_[i].index != first.index + (i - a)) return nullptr;
+    }
+    return page;
+  }
+
+  MapNode& node_;
+  std::span<const MapItemSource> sources_;
+};
+
+}  // namespace
+
+void MapNode::Seal(std::span<const MapItemSource> sources) {
+  inner.assign(items.size() - 1, merkle::Hash{});
+  digest = Sealer(*this, sources).Rec(0, items.size(), 0);
 }
 
 std::string EncodeMapNode(const MapNode& node) {
@@ -34,13 +117,15 @@ std::string EncodeMapNode(const MapNode& node) {
   w.U8(static_cast<std::uint8_t>(node.kind));
   w.U8(node.level);
   w.U16(static_cast<std::uint16_t>(node.items.size()));
-  for (const MapNode::Item& it : node.items) {
-    w.Bytes(it.key);
+  for (size_t i = 0; i < node.items.size(); ++i) {
+    const MapNode::Item& it = node.items[i];
+    w.Bytes(node.key(i));
     if (node.level == 0) {
       w.Fixed(merkle::HashView(it.value_hash));
-      if (HasAggregate(node.kind)) w.I64(it.aggregate);
+      w.U64(it.ref);
+      if (HasAggregate(node.kind)) w.I64(node.aggregate(i));
     } else {
-      w.U64(it.child);
+      w.U64(it.ref);
       w.Fixed(merkle::HashView(it.digest.hash));
       w.U64(it.digest.count);
       if (HasAggregate(node.kind)) {
@@ -65,15 +150,18 @@ Result<MapNode> DecodeMapNode(std::string_view bytes) {
   n.level = r.U8();
   const std::uint16_t count = r.U16();
   if (r.ok() && (count == 0 || count > kMaxItemsPerNode)) r.Fail("bad item count");
+  n.items.reserve(count);
   for (std::uint16_t i = 0; i < count && r.ok(); ++i) {
     MapNode::Item it;
-    it.key = std::string(r.Bytes(merkle::kMaxMapKeySize));
+    const std::string_view key = r.Bytes(merkle::kMaxMapKeySize);
     if (n.level == 0) {
       it.value_hash = ReadHash(r);
-      if (HasAggregate(n.kind)) it.aggregate = r.I64();
-      it.digest = merkle::MapLeafDigest(n.kind, it.key, it.value_hash, it.aggregate);
+      it.ref = r.U64();
+      if (r.ok() && it.ref == kNoValue) r.Fail("entry without a value ref");
+      const std::int64_t aggregate = HasAggregate(n.kind) ? r.I64() : 0;
+      it.digest = merkle::MapLeafDigest(n.kind, key, it.value_hash, aggregate);
     } else {
-      it.child = r.U64();
+      it.ref = r.U64();
       it.digest.hash = ReadHash(r);
       it.digest.count = r.U64();
       if (HasAggregate(n.kind)) {
@@ -84,8 +172,9 @@ Result<MapNode> DecodeMapNode(std::string_view bytes) {
         it.digest.aggregate.max = r.I64();
       }
     }
-    if (r.ok() && !n.items.empty() && !(n.items.back().key < it.key)) r.Fail("keys out of order");
-    n.items.push_back(std::move(it));
+    if (r.ok() && !n.items.empty() && !(n.key(n.items.size() - 1) < key)) r.Fail("keys out of order");
+    if (!r.ok()) break;
+    n.Add(key, it);
   }
   VELLUM_RETURN_IF_ERROR(r.Finish());
   n.Seal();
@@ -102,21 +191,14 @@ Result<std::shared_ptr<const MapNode>> InMemoryNodeStore::Get(NodeId id) const {
   return nodes_[id - 1];
 }
 
-size_t InMemoryValueStore::HashHasher::operator()(const merkle::Hash& h) const {
-  size_t v;
-  std::memcpy(&v, h.data(), sizeof v);
-  return v;
+Result<ValueRef> InMemoryValueStore::Put(std::string_view value) {
+  values_.emplace_back(value);
+  return static_cast<ValueRef>(values_.size());
 }
 
-Status InMemoryValueStore::Put(const merkle::Hash& value_hash, std::string_view value) {
-  values_.try_emplace(value_hash, value);
-  return Status::Ok();
-}
-
-Result<std::string> InMemoryValueStore::Get(const merkle::Hash& value_hash) const {
-  auto it = values_.find(value_hash);
-  if (it == values_.end()) return NotFound("value " + merkle::HashHex(value_hash) + " not stored");
-  return it->second;
+Result<std::string> InMemoryValueStore::Get(ValueRef ref) const {
+  if (ref == kNoValue || ref > values_.size()) return NotFound("value " + std::to_string(ref) + " not stored");
+  return values_[ref - 1];
 }
 
 }  // namespace vellum::indexes

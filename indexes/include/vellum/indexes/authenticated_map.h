@@ -26,6 +26,7 @@
 #define VELLUM_INDEXES_AUTHENTICATED_MAP_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -122,9 +123,20 @@ class AuthenticatedMap {
   struct Plan;  // ranks to reveal and ranks to return, shared by reads and proofs
   class Builder;
 
+  // An entry found by one descent: its page and index there, and its rank.
+  struct Located {
+    std::shared_ptr<const MapNode> page;  // null if no entry is there
+    size_t index = 0;
+    std::uint64_t rank = 0;
+  };
+  // rank = LowerBound(key); page/index set iff the entry at that rank has `key`.
+  Result<Located> Find(const MapVersion& v, std::string_view key) const;
   Result<std::uint64_t> LowerBound(const MapVersion& v, std::string_view key) const;
-  Result<MapNode::Item> ItemAt(const MapVersion& v, std::uint64_t rank) const;
-  Result<merkle::MapEntry> EntryAt(const MapVersion& v, std::uint64_t rank) const;
+  Result<Located> ItemAt(const MapVersion& v, std::uint64_t rank) const;
+  Result<merkle::MapEntry> EntryOf(const Located& at, std::uint64_t total) const;
+  // Appends the entries (with values) of ranks [first, last), ascending, in one walk.
+  Status CollectEntries(const MapVersion& v, std::uint64_t first, std::uint64_t last,
+                        std::vector<merkle::MapEntry>* out) const;
   Result<Plan> PlanRange(const MapVersion& v, const merkle::MapRangeQuery& q) const;
   Result<Plan> PlanSummary(const MapVersion& v, std::string_view lo, const std::optional<std::string>& hi) const;
   Result<merkle::MapProof> Prove(const MapVersion& v, const Plan& plan) const;

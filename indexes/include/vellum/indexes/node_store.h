@@ -4,8 +4,10 @@
 // A MapNode (page) is immutable once stored and addressed by a NodeId that a
 // NodeStore hands out in strictly increasing order, so a store can append
 // pages (LMDB MDB_APPEND) and flush them lazily. Values are stored beside the
-// tree in a ValueStore, addressed by their value hash (content-addressed:
-// every version that references a value can read it).
+// tree in a ValueStore, append-only too: each stored value gets the next
+// ValueRef (1, 2, 3, ...), which the entry keeps in its page's storage
+// encoding. The ref is never hashed: the entry commits to the value hash, and
+// readers check every fetched value against it.
 //
 // Thread-safety: MapNode is an immutable value once built. The in-memory stores
 // are not thread-safe; callers serialize writes and reads per store.
@@ -14,9 +16,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "vellum/base/status.h"
@@ -28,26 +30,61 @@ namespace vellum::indexes {
 // 0 is "no node"; stores hand out 1, 2, 3, ...
 using NodeId = std::uint64_t;
 inline constexpr NodeId kNoNode = 0;
+// Where a value lives in a ValueStore. 0 is "no value"; stores hand out 1, 2, 3, ...
+using ValueRef = std::uint64_t;
+inline constexpr ValueRef kNoValue = 0;
 
+// Where an item of a page being built was copied from: item `index` of the
+// sealed page `page` (null: a new or changed item). Lets Seal() reuse the
+// in-page hashes of runs copied unchanged.
+struct MapNode;
+struct MapItemSource {
+  const MapNode* page = nullptr;
+  std::uint32_t index = 0;
+};
+
+// One page. Compact on purpose (every version of every page is kept): keys
+// live in one buffer per page, items are trivially copyable, in-page inner
+// nodes keep only their hash (counts and aggregates are re-derived from the
+// items when a proof needs them).
 struct MapNode {
   // One entry (level 0) or one child reference (level >= 1).
   struct Item {
-    std::string key;                 // entry key, or first key of the child's subtree
-    merkle::Hash value_hash{};       // level 0
-    std::int64_t aggregate = 0;      // level 0, kInt64Aggregate maps
-    NodeId child = kNoNode;          // level >= 1
-    merkle::MapDigest digest;        // entry digest, or the child page's digest
+    std::uint32_t key_offset = 0;  // into `keys`: the entry key, or the first key of the child's subtree
+    std::uint32_t key_size = 0;
+    std::uint64_t ref = 0;         // level 0: ValueRef of the value (not hashed); else the child NodeId
+    merkle::MapDigest digest;      // entry digest, or the child page's digest
+    merkle::Hash value_hash{};     // level 0
   };
 
   merkle::MapKind kind = merkle::MapKind::kPlain;
   std::uint8_t level = 0;  // 0: leaf page of entries
+  std::string keys;        // the items' keys, concatenated in order
   std::vector<Item> items;
-  // Derived by Seal(): the page's binary tree (merkle::MapPageDigest).
-  std::vector<merkle::MapDigest> inner;  // items.size() - 1 inner digests, pre-order
+  // Derived by Seal(): the hashes of the page's binary tree
+  // (merkle::MapPageDigest), items.size() - 1 inner nodes in pre-order.
+  std::vector<merkle::Hash> inner;
   merkle::MapDigest digest;
 
-  // Computes `inner` and `digest` from the items' digests (items non-empty).
-  void Seal();
+  std::string_view key(size_t i) const { return std::string_view(keys).substr(items[i].key_offset, items[i].key_size); }
+  NodeId child(size_t i) const { return items[i].ref; }
+  ValueRef value_ref(size_t i) const { return items[i].ref; }
+  // The entry's aggregate field (level 0; 0 in kPlain maps).
+  std::int64_t aggregate(size_t i) const {
+    return kind == merkle::MapKind::kInt64Aggregate ? items[i].digest.aggregate.min : 0;
+  }
+  // Appends an item, copying `key` into `keys` (offsets of `item` are set here).
+  void Add(std::string_view key, const Item& item);
+  // The full digest of the in-page inner node with pre-order index `idx`,
+  // which covers items [a, b).
+  merkle::MapDigest InnerDigest(size_t idx, size_t a, size_t b) const;
+
+  // Computes `inner` and `digest` from the items' digests (items non-empty),
+  // hashing each inner node once. If `sources` is given (one per item), a
+  // power-of-two aligned run of items copied in order from the same aligned
+  // run of a sealed page takes that page's hashes instead of rehashing: the
+  // result is the same bytes, only cheaper.
+  void Seal(std::span<const MapItemSource> sources = {});
 };
 
 // Canonical storage encoding of a page (items only; digests of level-0 items,
@@ -77,26 +114,29 @@ class InMemoryNodeStore final : public NodeStore {
   std::vector<std::shared_ptr<const MapNode>> nodes_;  // id i at index i - 1
 };
 
+// Append-only value storage. The map stores each new or changed value once
+// and keeps the returned ref in the entry; the store need not deduplicate.
 class ValueStore {
  public:
   virtual ~ValueStore() = default;
-  // Idempotent: storing the same value twice is fine.
-  virtual Status Put(const merkle::Hash& value_hash, std::string_view value) = 0;
-  // NotFound if absent.
-  virtual Result<std::string> Get(const merkle::Hash& value_hash) const = 0;
+  // Stores a copy of `value` and returns its ref, greater than every ref
+  // returned before (so a store can append, LMDB MDB_APPEND). May fail (e.g.
+  // ResourceExhausted) in persistent implementations.
+  virtual Result<ValueRef> Put(std::string_view value) = 0;
+  // The value stored under `ref`. NotFound if the ref was never handed out (or
+  // was dropped by retention); DataLoss if the stored bytes are known corrupt.
+  // The map checks the value against the entry's hash itself.
+  virtual Result<std::string> Get(ValueRef ref) const = 0;
 };
 
 class InMemoryValueStore final : public ValueStore {
  public:
-  Status Put(const merkle::Hash& value_hash, std::string_view value) override;
-  Result<std::string> Get(const merkle::Hash& value_hash) const override;
+  Result<ValueRef> Put(std::string_view value) override;
+  Result<std::string> Get(ValueRef ref) const override;
   size_t size() const { return values_.size(); }
 
  private:
-  struct HashHasher {
-    size_t operator()(const merkle::Hash& h) const;
-  };
-  std::unordered_map<merkle::Hash, std::string, HashHasher> values_;
+  std::vector<std::string> values_;  // ref i at index i - 1
 };
 
 }  // namespace vellum::indexes
