@@ -1,0 +1,95 @@
+// ViewStore: where one ledger's views keep their map pages, values and the
+// per-block state records (docs/FORMAT.md, "View store").
+//
+// Pages and values are written by the commit thread while it applies a block
+// (NodeStore::Put / ValueStore::Put hand out increasing ids). Commit(height,
+// record) then seals everything put so far as part of the state after block
+// `height`; Rollback() drops everything put since the last Commit (a block
+// whose journal write failed).
+//
+// Durability is lazy, as DESIGN.md ("Storage: the journal is the write-ahead
+// log") asks: the journal is the write-ahead log, views are a deterministic
+// function of it. Committed pages and values stay in memory until a flush
+// writes them, with the newest state record, in one LMDB write transaction
+// under increasing keys (MDB_APPEND). A flush runs in the background every
+// `flush_every_blocks` commits (or on Flush()); a crash loses only what was
+// not flushed, and recovery replays the journal from the newest durable
+// record. Reads see committed and uncommitted pages alike.
+//
+// Thread-safety: one writer thread (Put, Commit, Rollback, Flush) and any
+// number of reader threads (Get, records) may use a store concurrently.
+#ifndef VELLUM_INDEXES_VIEW_STORE_H_
+#define VELLUM_INDEXES_VIEW_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "vellum/base/status.h"
+#include "vellum/indexes/node_store.h"
+
+namespace vellum::indexes {
+
+// The state after block `height`, encoded by the caller (views.h).
+struct StateRecord {
+  std::uint64_t height = 0;
+  std::string bytes;
+};
+
+struct ViewStoreStats {
+  std::uint64_t pages = 0;          // pages put so far (ids handed out)
+  std::uint64_t values = 0;         // values put so far
+  std::uint64_t unflushed_pages = 0;
+  std::uint64_t unflushed_values = 0;
+  std::uint64_t flushes = 0;
+  std::uint64_t flushed_bytes = 0;  // page and value bytes written by flushes
+  std::uint64_t file_bytes = 0;     // bytes LMDB uses (0 for the memory store)
+};
+
+class ViewStore {
+ public:
+  virtual ~ViewStore() = default;
+  virtual NodeStore& nodes() = 0;
+  virtual ValueStore& values() = 0;
+  // Seals what was put so far as the state after block `height`.
+  virtual void Commit(std::uint64_t height, std::string record) = 0;
+  // Forgets pages and values put since the last Commit; their ids are reused.
+  virtual void Rollback() = 0;
+  // Makes everything committed durable before returning.
+  virtual Status Flush() = 0;
+  // The newest committed record (durable or not), nullopt if none.
+  virtual Result<std::optional<StateRecord>> LatestRecord() const = 0;
+  // The newest durable record at or before `height`, nullopt if none.
+  virtual Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const = 0;
+  virtual ViewStoreStats stats() const = 0;
+};
+
+struct LmdbViewStoreOptions {
+  std::uint64_t map_size = std::uint64_t{1} << 38;  // 256 GiB of address space
+  // Flush in the background after this many commits (0: only on Flush()).
+  std::uint64_t flush_every_blocks = 256;
+  // Decoded pages kept in memory beyond the unflushed ones.
+  size_t page_cache_entries = 1 << 18;
+  bool read_only = false;
+};
+
+// Opens or creates an LMDB view store in `dir`. Errors as JournalStore::Open.
+Result<std::unique_ptr<ViewStore>> OpenLmdbViewStore(const std::string& dir, const LmdbViewStoreOptions& options);
+
+// Everything in memory, every commit durable at once (tests, benchmarks,
+// rebuilding views from the journal).
+std::unique_ptr<ViewStore> NewMemoryViewStore();
+
+// A private writable layer over `base` for reading "as of" an older block:
+// reads of existing ids fall through to `base` (which must outlive the
+// overlay); pages and values put into the overlay live in memory under ids
+// from kOverlayFirstId on, so they never collide with base's. LatestRecord()
+// starts as `start` (the durable record replay begins from). Nothing is ever
+// written to `base`.
+inline constexpr std::uint64_t kOverlayFirstId = std::uint64_t{1} << 62;
+std::unique_ptr<ViewStore> NewOverlayViewStore(ViewStore& base, std::optional<StateRecord> start);
+
+}  // namespace vellum::indexes
+
+#endif  // VELLUM_INDEXES_VIEW_STORE_H_

@@ -1,0 +1,605 @@
+#include "vellum/indexes/view_store.h"
+
+#include <lmdb.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "vellum/base/encoding.h"
+
+namespace vellum::indexes {
+namespace {
+
+// ---- In memory ----------------------------------------------------------------
+
+class MemoryViewStore final : public ViewStore {
+  class Nodes final : public NodeStore {
+   public:
+    explicit Nodes(MemoryViewStore* s) : s_(s) {}
+    Result<NodeId> Put(std::shared_ptr<const MapNode> node) override {
+      std::unique_lock lock(s_->mu_);
+      s_->nodes_.push_back(std::move(node));
+      return static_cast<NodeId>(s_->nodes_.size());
+    }
+    Result<std::shared_ptr<const MapNode>> Get(NodeId id) const override {
+      std::shared_lock lock(s_->mu_);
+      if (id == kNoNode || id > s_->nodes_.size()) return NotFound("no map page " + std::to_string(id));
+      return s_->nodes_[id - 1];
+    }
+
+   private:
+    MemoryViewStore* s_;
+  };
+
+  class Values final : public ValueStore {
+   public:
+    explicit Values(MemoryViewStore* s) : s_(s) {}
+    Result<ValueRef> Put(std::string_view value) override {
+      std::unique_lock lock(s_->mu_);
+      s_->values_.emplace_back(value);
+      return static_cast<ValueRef>(s_->values_.size());
+    }
+    Result<std::string> Get(ValueRef ref) const override {
+      std::shared_lock lock(s_->mu_);
+      if (ref == 0 || ref > s_->values_.size()) return NotFound("no value " + std::to_string(ref));
+      return s_->values_[ref - 1];
+    }
+
+   private:
+    MemoryViewStore* s_;
+  };
+
+ public:
+  MemoryViewStore() : node_api_(this), value_api_(this) {}
+  NodeStore& nodes() override { return node_api_; }
+  ValueStore& values() override { return value_api_; }
+
+  void Commit(std::uint64_t height, std::string record) override {
+    std::unique_lock lock(mu_);
+    committed_nodes_ = nodes_.size();
+    committed_values_ = values_.size();
+    records_[height] = std::move(record);
+  }
+  void Rollback() override {
+    std::unique_lock lock(mu_);
+    nodes_.resize(committed_nodes_);
+    values_.resize(committed_values_);
+  }
+  Status Flush() override { return Status::Ok(); }
+
+  Result<std::optional<StateRecord>> LatestRecord() const override {
+    std::shared_lock lock(mu_);
+    if (records_.empty()) return std::optional<StateRecord>();
+    const auto& [h, bytes] = *records_.rbegin();
+    return std::optional(StateRecord{h, bytes});
+  }
+  Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override {
+    std::shared_lock lock(mu_);
+    auto it = records_.upper_bound(height);
+    if (it == records_.begin()) return std::optional<StateRecord>();
+    --it;
+    return std::optional(StateRecord{it->first, it->second});
+  }
+  ViewStoreStats stats() const override {
+    std::shared_lock lock(mu_);
+    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0};
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::vector<std::shared_ptr<const MapNode>> nodes_;
+  std::vector<std::string> values_;
+  size_t committed_nodes_ = 0;
+  size_t committed_values_ = 0;
+  std::map<std::uint64_t, std::string> records_;
+  Nodes node_api_;
+  Values value_api_;
+};
+
+// ---- LMDB ---------------------------------------------------------------------
+
+Status LmdbError(int rc, std::string_view what) {
+  std::string message = std::string(what) + ": " + mdb_strerror(rc);
+  if (rc == MDB_MAP_FULL || rc == MDB_TXN_FULL) return ResourceExhausted(message);
+  if (rc == MDB_NOTFOUND) return NotFound(message);
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_INVALID) return DataLoss(message);
+  return Unavailable(message);
+}
+
+MDB_val Val(std::string_view s) { return MDB_val{s.size(), const_cast<char*>(s.data())}; }
+std::string_view View(const MDB_val& v) { return {static_cast<const char*>(v.mv_data), v.mv_size}; }
+
+class ReadTxn {
+ public:
+  explicit ReadTxn(MDB_env* env) { rc_ = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_); }
+  ~ReadTxn() {
+    if (rc_ == 0) mdb_txn_abort(txn_);
+  }
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  int rc() const { return rc_; }
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  MDB_txn* txn_ = nullptr;
+  int rc_;
+};
+
+// Last u64 key of `dbi`, or 0 when empty.
+Result<std::uint64_t> LastKey(MDB_txn* txn, MDB_dbi dbi) {
+  MDB_cursor* cursor = nullptr;
+  int rc = mdb_cursor_open(txn, dbi, &cursor);
+  if (rc != 0) return LmdbError(rc, "open cursor");
+  MDB_val k, v;
+  rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+  mdb_cursor_close(cursor);
+  if (rc == MDB_NOTFOUND) return std::uint64_t{0};
+  if (rc != 0) return LmdbError(rc, "read last key");
+  if (k.mv_size != 8) return DataLoss("malformed key in view store");
+  return GetBigEndian64(static_cast<const char*>(k.mv_data));
+}
+
+// A committed record not yet flushed, with the id ranges it covers.
+struct PendingRecord {
+  std::uint64_t height;
+  std::string bytes;
+  NodeId last_node;
+  ValueRef last_value;
+};
+
+class LmdbViewStore final : public ViewStore {
+  class Nodes final : public NodeStore {
+   public:
+    explicit Nodes(LmdbViewStore* s) : s_(s) {}
+    Result<NodeId> Put(std::shared_ptr<const MapNode> node) override { return s_->PutNode(std::move(node)); }
+    Result<std::shared_ptr<const MapNode>> Get(NodeId id) const override { return s_->GetNode(id); }
+
+   private:
+    LmdbViewStore* s_;
+  };
+  class Values final : public ValueStore {
+   public:
+    explicit Values(LmdbViewStore* s) : s_(s) {}
+    Result<ValueRef> Put(std::string_view value) override { return s_->PutValue(value); }
+    Result<std::string> Get(ValueRef ref) const override { return s_->GetValue(ref); }
+
+   private:
+    LmdbViewStore* s_;
+  };
+
+ public:
+  LmdbViewStore(MDB_env* env, MDB_dbi pages, MDB_dbi values, MDB_dbi records, const LmdbViewStoreOptions& options)
+      : env_(env), pages_(pages), values_db_(values), records_(records), options_(options), node_api_(this),
+        value_api_(this) {}
+
+  ~LmdbViewStore() override {
+    if (!options_.read_only) {
+      (void)Flush();  // best effort: what is lost is replayed from the journal
+      {
+        std::lock_guard lock(mu_);
+        stopping_ = true;
+      }
+      flush_cv_.notify_all();
+      if (flusher_.joinable()) flusher_.join();
+    }
+    mdb_env_close(env_);
+  }
+
+  Status Init() {
+    ReadTxn txn(env_);
+    if (txn.rc() != 0) return LmdbError(txn.rc(), "begin read");
+    VELLUM_ASSIGN_OR_RETURN(NodeId last_node, LastKey(txn.get(), pages_));
+    VELLUM_ASSIGN_OR_RETURN(ValueRef last_value, LastKey(txn.get(), values_db_));
+    first_unflushed_node_ = last_node + 1;
+    first_unflushed_value_ = last_value + 1;
+    committed_node_ = last_node;
+    committed_value_ = last_value;
+    if (!options_.read_only) flusher_ = std::thread([this] { RunFlusher(); });
+    return Status::Ok();
+  }
+
+  NodeStore& nodes() override { return node_api_; }
+  ValueStore& values() override { return value_api_; }
+
+  void Commit(std::uint64_t height, std::string record) override {
+    bool flush = false;
+    {
+      std::lock_guard lock(mu_);
+      committed_node_ = first_unflushed_node_ + unflushed_nodes_.size() - 1;
+      committed_value_ = first_unflushed_value_ + unflushed_values_.size() - 1;
+      pending_records_.push_back({height, std::move(record), committed_node_, committed_value_});
+      ++commits_since_flush_;
+      flush = options_.flush_every_blocks != 0 && commits_since_flush_ >= options_.flush_every_blocks;
+      if (flush) commits_since_flush_ = 0;
+    }
+    if (flush) flush_cv_.notify_all();
+  }
+
+  void Rollback() override {
+    std::lock_guard lock(mu_);
+    unflushed_nodes_.resize(committed_node_ + 1 - first_unflushed_node_);
+    unflushed_values_.resize(committed_value_ + 1 - first_unflushed_value_);
+  }
+
+  Status Flush() override {
+    if (options_.read_only) return Status::Ok();
+    std::unique_lock lock(mu_);
+    if (pending_records_.empty()) return flush_status_;
+    const std::uint64_t target = pending_records_.back().height;
+    flush_requested_ = true;
+    flush_cv_.notify_all();
+    done_cv_.wait(lock, [&] {
+      return !flush_status_.ok() || (durable_height_.has_value() && *durable_height_ >= target) || stopping_;
+    });
+    return flush_status_;
+  }
+
+  Result<std::optional<StateRecord>> LatestRecord() const override {
+    {
+      std::lock_guard lock(mu_);
+      if (!pending_records_.empty()) {
+        return std::optional(StateRecord{pending_records_.back().height, pending_records_.back().bytes});
+      }
+    }
+    ReadTxn txn(env_);
+    if (txn.rc() != 0) return LmdbError(txn.rc(), "begin read");
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn.get(), records_, &cursor);
+    if (rc != 0) return LmdbError(rc, "open cursor");
+    MDB_val k, v;
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+    mdb_cursor_close(cursor);
+    if (rc == MDB_NOTFOUND) return std::optional<StateRecord>();
+    if (rc != 0) return LmdbError(rc, "read last state record");
+    if (k.mv_size != 8) return DataLoss("malformed state record key");
+    return std::optional(StateRecord{GetBigEndian64(static_cast<const char*>(k.mv_data)), std::string(View(v))});
+  }
+
+  Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override {
+    ReadTxn txn(env_);
+    if (txn.rc() != 0) return LmdbError(txn.rc(), "begin read");
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn.get(), records_, &cursor);
+    if (rc != 0) return LmdbError(rc, "open cursor");
+    // First key > height, then step back one.
+    const std::string probe = height == UINT64_MAX ? std::string() : BigEndianKey(height + 1);
+    MDB_val k = Val(probe), v;
+    rc = probe.empty() ? MDB_NOTFOUND : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+    if (rc == 0) {
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_PREV);
+    } else if (rc == MDB_NOTFOUND) {
+      rc = mdb_cursor_get(cursor, &k, &v, MDB_LAST);
+    }
+    std::optional<StateRecord> out;
+    if (rc == 0) {
+      if (k.mv_size != 8) rc = MDB_CORRUPTED;
+      else out = StateRecord{GetBigEndian64(static_cast<const char*>(k.mv_data)), std::string(View(v))};
+    }
+    mdb_cursor_close(cursor);
+    if (rc != 0 && rc != MDB_NOTFOUND) return LmdbError(rc, "find state record");
+    return out;
+  }
+
+  ViewStoreStats stats() const override {
+    std::lock_guard lock(mu_);
+    ViewStoreStats s;
+    s.pages = first_unflushed_node_ - 1 + unflushed_nodes_.size();
+    s.values = first_unflushed_value_ - 1 + unflushed_values_.size();
+    s.unflushed_pages = unflushed_nodes_.size();
+    s.unflushed_values = unflushed_values_.size();
+    s.flushes = flushes_;
+    s.flushed_bytes = flushed_bytes_;
+    MDB_envinfo info;
+    MDB_stat st;
+    if (mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &st) == 0) {
+      s.file_bytes = static_cast<std::uint64_t>(info.me_last_pgno + 1) * st.ms_psize;
+    }
+    return s;
+  }
+
+ private:
+  Result<NodeId> PutNode(std::shared_ptr<const MapNode> node) {
+    if (options_.read_only) return FailedPrecondition("view store opened read-only");
+    std::lock_guard lock(mu_);
+    unflushed_nodes_.push_back(std::move(node));
+    return first_unflushed_node_ + unflushed_nodes_.size() - 1;
+  }
+
+  Result<ValueRef> PutValue(std::string_view value) {
+    if (options_.read_only) return FailedPrecondition("view store opened read-only");
+    auto shared = std::make_shared<const std::string>(value);
+    std::lock_guard lock(mu_);
+    unflushed_values_.push_back(std::move(shared));
+    return first_unflushed_value_ + unflushed_values_.size() - 1;
+  }
+
+  Result<std::shared_ptr<const MapNode>> GetNode(NodeId id) const {
+    {
+      std::lock_guard lock(mu_);
+      if (id >= first_unflushed_node_) {
+        const std::uint64_t i = id - first_unflushed_node_;
+        if (i < unflushed_nodes_.size()) return unflushed_nodes_[i];
+        return NotFound("no map page " + std::to_string(id));
+      }
+      if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+    }
+    if (id == kNoNode) return NotFound("no map page 0");
+    ReadTxn txn(env_);
+    if (txn.rc() != 0) return LmdbError(txn.rc(), "begin read");
+    const std::string key = BigEndianKey(id);
+    MDB_val k = Val(key), v;
+    const int rc = mdb_get(txn.get(), pages_, &k, &v);
+    if (rc == MDB_NOTFOUND) return NotFound("no map page " + std::to_string(id));
+    if (rc != 0) return LmdbError(rc, "read map page");
+    auto decoded = DecodeMapNode(View(v));
+    if (!decoded.ok()) return DataLoss("map page " + std::to_string(id) + " is corrupt: " + decoded.status().message());
+    auto node = std::make_shared<const MapNode>(std::move(decoded).value());
+    CacheInsert(id, node);
+    return node;
+  }
+
+  Result<std::string> GetValue(ValueRef ref) const {
+    {
+      std::lock_guard lock(mu_);
+      if (ref >= first_unflushed_value_) {
+        const std::uint64_t i = ref - first_unflushed_value_;
+        if (i < unflushed_values_.size()) return *unflushed_values_[i];
+        return NotFound("no value " + std::to_string(ref));
+      }
+    }
+    if (ref == 0) return NotFound("no value 0");
+    ReadTxn txn(env_);
+    if (txn.rc() != 0) return LmdbError(txn.rc(), "begin read");
+    const std::string key = BigEndianKey(ref);
+    MDB_val k = Val(key), v;
+    const int rc = mdb_get(txn.get(), values_db_, &k, &v);
+    if (rc == MDB_NOTFOUND) return NotFound("no value " + std::to_string(ref));
+    if (rc != 0) return LmdbError(rc, "read value");
+    return std::string(View(v));
+  }
+
+  void CacheInsert(NodeId id, std::shared_ptr<const MapNode> node) const {
+    std::lock_guard lock(mu_);
+    if (options_.page_cache_entries == 0) return;
+    if (cache_.size() >= options_.page_cache_entries) {
+      // Evict one arbitrary entry: cheap, and the hot top pages come back at once.
+      cache_.erase(cache_.begin());
+    }
+    cache_.emplace(id, std::move(node));
+  }
+
+  void RunFlusher() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      flush_cv_.wait(lock, [&] {
+        return stopping_ || ((flush_requested_ || (options_.flush_every_blocks != 0 &&
+                                                   pending_records_.size() >= options_.flush_every_blocks)) &&
+                             !pending_records_.empty());
+      });
+      if (stopping_) return;
+      flush_requested_ = false;
+      // Everything up to the newest committed record; ids are contiguous.
+      PendingRecord record = pending_records_.back();
+      const size_t record_count = pending_records_.size();
+      std::vector<std::shared_ptr<const MapNode>> nodes(
+          unflushed_nodes_.begin(), unflushed_nodes_.begin() + static_cast<long>(record.last_node + 1 - first_unflushed_node_));
+      std::vector<std::shared_ptr<const std::string>> values(
+          unflushed_values_.begin(),
+          unflushed_values_.begin() + static_cast<long>(record.last_value + 1 - first_unflushed_value_));
+      const NodeId first_node = first_unflushed_node_;
+      const ValueRef first_value = first_unflushed_value_;
+      lock.unlock();
+
+      std::uint64_t bytes = 0;
+      Status status = WriteFlush(first_node, nodes, first_value, values, record, bytes);
+
+      lock.lock();
+      if (status.ok()) {
+        // The flushed pages leave the unflushed window; keep them cached.
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          if (cache_.size() < options_.page_cache_entries) cache_.emplace(first_node + i, nodes[i]);
+        }
+        unflushed_nodes_.erase(unflushed_nodes_.begin(), unflushed_nodes_.begin() + static_cast<long>(nodes.size()));
+        unflushed_values_.erase(unflushed_values_.begin(), unflushed_values_.begin() + static_cast<long>(values.size()));
+        first_unflushed_node_ += nodes.size();
+        first_unflushed_value_ += values.size();
+        pending_records_.erase(pending_records_.begin(), pending_records_.begin() + static_cast<long>(record_count));
+        durable_height_ = record.height;
+        ++flushes_;
+        flushed_bytes_ += bytes;
+      } else {
+        flush_status_ = status;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
+  Status WriteFlush(NodeId first_node, const std::vector<std::shared_ptr<const MapNode>>& nodes, ValueRef first_value,
+                    const std::vector<std::shared_ptr<const std::string>>& values, const PendingRecord& record,
+                    std::uint64_t& bytes) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return LmdbError(rc, "begin view flush");
+    auto fail = [&](int code, std::string_view what) {
+      mdb_txn_abort(txn);
+      return LmdbError(code, what);
+    };
+    char key[8];
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const std::string encoded = EncodeMapNode(*nodes[i]);
+      bytes += encoded.size();
+      PutBigEndian64(key, first_node + i);
+      MDB_val k{8, key}, v = Val(encoded);
+      if ((rc = mdb_put(txn, pages_, &k, &v, MDB_APPEND)) != 0) return fail(rc, "append map page");
+    }
+    for (size_t i = 0; i < values.size(); ++i) {
+      bytes += values[i]->size();
+      PutBigEndian64(key, first_value + i);
+      MDB_val k{8, key}, v = Val(*values[i]);
+      if ((rc = mdb_put(txn, values_db_, &k, &v, MDB_APPEND)) != 0) return fail(rc, "append value");
+    }
+    PutBigEndian64(key, record.height);
+    MDB_val k{8, key}, v = Val(record.bytes);
+    if ((rc = mdb_put(txn, records_, &k, &v, MDB_APPEND)) != 0) return fail(rc, "append state record");
+    if ((rc = mdb_txn_commit(txn)) != 0) return LmdbError(rc, "commit view flush");
+    return Status::Ok();
+  }
+
+  MDB_env* env_;
+  MDB_dbi pages_, values_db_, records_;
+  LmdbViewStoreOptions options_;
+  Nodes node_api_;
+  Values value_api_;
+
+  mutable std::mutex mu_;
+  std::condition_variable flush_cv_;
+  std::condition_variable done_cv_;
+  std::deque<std::shared_ptr<const MapNode>> unflushed_nodes_;  // ids first_unflushed_node_ ...
+  std::deque<std::shared_ptr<const std::string>> unflushed_values_;
+  NodeId first_unflushed_node_ = 1;
+  ValueRef first_unflushed_value_ = 1;
+  NodeId committed_node_ = 0;
+  ValueRef committed_value_ = 0;
+  std::deque<PendingRecord> pending_records_;
+  std::uint64_t commits_since_flush_ = 0;
+  bool flush_requested_ = false;
+  bool stopping_ = false;
+  Status flush_status_;
+  std::optional<std::uint64_t> durable_height_;
+  std::uint64_t flushes_ = 0;
+  std::uint64_t flushed_bytes_ = 0;
+  mutable std::unordered_map<NodeId, std::shared_ptr<const MapNode>> cache_;
+  std::thread flusher_;
+};
+
+// ---- Overlay ------------------------------------------------------------------
+
+class OverlayViewStore final : public ViewStore {
+  class Nodes final : public NodeStore {
+   public:
+    explicit Nodes(OverlayViewStore* s) : s_(s) {}
+    Result<NodeId> Put(std::shared_ptr<const MapNode> node) override {
+      std::lock_guard lock(s_->mu_);
+      s_->nodes_.push_back(std::move(node));
+      return kOverlayFirstId + s_->nodes_.size() - 1;
+    }
+    Result<std::shared_ptr<const MapNode>> Get(NodeId id) const override {
+      if (id < kOverlayFirstId) return s_->base_.nodes().Get(id);
+      std::lock_guard lock(s_->mu_);
+      if (id - kOverlayFirstId >= s_->nodes_.size()) return NotFound("no map page " + std::to_string(id));
+      return s_->nodes_[id - kOverlayFirstId];
+    }
+
+   private:
+    OverlayViewStore* s_;
+  };
+  class Values final : public ValueStore {
+   public:
+    explicit Values(OverlayViewStore* s) : s_(s) {}
+    Result<ValueRef> Put(std::string_view value) override {
+      std::lock_guard lock(s_->mu_);
+      s_->values_.emplace_back(value);
+      return kOverlayFirstId + s_->values_.size() - 1;
+    }
+    Result<std::string> Get(ValueRef ref) const override {
+      if (ref < kOverlayFirstId) return s_->base_.values().Get(ref);
+      std::lock_guard lock(s_->mu_);
+      if (ref - kOverlayFirstId >= s_->values_.size()) return NotFound("no value " + std::to_string(ref));
+      return s_->values_[ref - kOverlayFirstId];
+    }
+
+   private:
+    OverlayViewStore* s_;
+  };
+
+ public:
+  OverlayViewStore(ViewStore& base, std::optional<StateRecord> start)
+      : base_(base), latest_(std::move(start)), node_api_(this), value_api_(this) {}
+  NodeStore& nodes() override { return node_api_; }
+  ValueStore& values() override { return value_api_; }
+  void Commit(std::uint64_t height, std::string record) override {
+    std::lock_guard lock(mu_);
+    committed_nodes_ = nodes_.size();
+    committed_values_ = values_.size();
+    latest_ = StateRecord{height, std::move(record)};
+  }
+  void Rollback() override {
+    std::lock_guard lock(mu_);
+    nodes_.resize(committed_nodes_);
+    values_.resize(committed_values_);
+  }
+  Status Flush() override { return Status::Ok(); }
+  Result<std::optional<StateRecord>> LatestRecord() const override {
+    std::lock_guard lock(mu_);
+    return latest_;
+  }
+  Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override {
+    return base_.DurableRecordAtOrBefore(height);
+  }
+  ViewStoreStats stats() const override {
+    std::lock_guard lock(mu_);
+    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0};
+  }
+
+ private:
+  ViewStore& base_;
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<const MapNode>> nodes_;
+  std::vector<std::string> values_;
+  size_t committed_nodes_ = 0;
+  size_t committed_values_ = 0;
+  std::optional<StateRecord> latest_;
+  Nodes node_api_;
+  Values value_api_;
+};
+
+}  // namespace
+
+std::unique_ptr<ViewStore> NewMemoryViewStore() { return std::make_unique<MemoryViewStore>(); }
+
+std::unique_ptr<ViewStore> NewOverlayViewStore(ViewStore& base, std::optional<StateRecord> start) {
+  return std::make_unique<OverlayViewStore>(base, std::move(start));
+}
+
+Result<std::unique_ptr<ViewStore>> OpenLmdbViewStore(const std::string& dir, const LmdbViewStoreOptions& options) {
+  std::error_code ec;
+  if (options.read_only) {
+    if (!std::filesystem::exists(std::filesystem::path(dir) / "data.mdb", ec)) return NotFound("no view store in " + dir);
+  } else {
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return Unavailable("create directory " + dir + ": " + ec.message());
+  }
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc != 0) return LmdbError(rc, "create LMDB environment");
+  auto fail = [&](int code, std::string_view what) {
+    mdb_env_close(env);
+    return LmdbError(code, what);
+  };
+  if ((rc = mdb_env_set_maxdbs(env, 4)) != 0) return fail(rc, "set maxdbs");
+  if ((rc = mdb_env_set_mapsize(env, options.map_size)) != 0) return fail(rc, "set map size");
+  const unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
+  if ((rc = mdb_env_open(env, dir.c_str(), flags, 0600)) != 0) return fail(rc, "open view store in " + dir);
+  MDB_txn* txn = nullptr;
+  if ((rc = mdb_txn_begin(env, nullptr, options.read_only ? MDB_RDONLY : 0, &txn)) != 0) return fail(rc, "begin");
+  MDB_dbi pages = 0, values = 0, records = 0;
+  const unsigned create = options.read_only ? 0 : MDB_CREATE;
+  if ((rc = mdb_dbi_open(txn, "pages", create, &pages)) != 0 || (rc = mdb_dbi_open(txn, "values", create, &values)) != 0 ||
+      (rc = mdb_dbi_open(txn, "records", create, &records)) != 0) {
+    mdb_txn_abort(txn);
+    return fail(rc, "open view tables");
+  }
+  if ((rc = mdb_txn_commit(txn)) != 0) return fail(rc, "commit view tables");
+  auto store = std::make_unique<LmdbViewStore>(env, pages, values, records, options);
+  VELLUM_RETURN_IF_ERROR(store->Init());
+  return std::unique_ptr<ViewStore>(std::move(store));
+}
+
+}  // namespace vellum::indexes
