@@ -1,0 +1,110 @@
+// LedgerDb: one ledger with its views — the journal (source of truth), the
+// authenticated maps it projects into, and the wiring between them. This is
+// what vellumd serves and what vellum-audit replays (DESIGN.md, "The shape
+// in one paragraph"); it holds no gRPC.
+//
+// Directory layout: DIR/journal (the journal store and signing key) and
+// DIR/views (map pages, values, state records; a cache of the journal).
+//
+// Every block: the commit thread projects the block's transactions into map
+// changes, prepares the new state (Views::PrepareBlock) and puts its catalog
+// root, the state root, into the header; the block is written; then the
+// state is committed (or rolled back if the write failed). A transaction
+// whose operations the state refuses (malformed, a map spec that conflicts)
+// is left out of its block and fails alone.
+//
+// Open() brings the views up to the journal: it checks that the views'
+// newest state has the state root of its block header, then replays the
+// journal's later blocks, checking every recomputed state root against its
+// header (DATA_LOSS naming the first block that differs).
+//
+// Thread-safety: all public methods are thread-safe.
+#ifndef VELLUM_API_LEDGER_DB_H_
+#define VELLUM_API_LEDGER_DB_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "vellum/base/status.h"
+#include "vellum/indexes/map_ops.h"
+#include "vellum/indexes/view_store.h"
+#include "vellum/indexes/views.h"
+#include "vellum/journal/ledger.h"
+
+namespace vellum::api {
+
+struct LedgerDbOptions {
+  journal::LedgerOptions journal;  // `state` is set by LedgerDb
+  indexes::LmdbViewStoreOptions view_store;
+  indexes::ViewsOptions views;
+};
+
+// The map operations of a transaction, decoded and validated (pure).
+// InvalidArgument naming the operation index for an unknown kind or a
+// malformed body.
+Result<std::vector<indexes::MapOp>> ProjectTransaction(const journal::Transaction& tx);
+
+// Projects transactions in order onto `state`: the accepted ones' changes,
+// merged per map, and a verdict per transaction (non-OK: refused, no
+// effect). Pure; the commit thread, replay and the audit all use it.
+struct BlockProjection {
+  std::vector<indexes::MapChange> changes;
+  std::vector<Status> verdicts;
+};
+BlockProjection ProjectBlock(const indexes::StateView& state, std::span<const journal::Transaction> txs);
+
+// Replays blocks [from, to) of `journal` into `views` (whose current state
+// must be block from-1), checking each state root against its header.
+Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::uint64_t to, indexes::Views& views);
+
+// A state of the views as of some block, readable for as long as the handle
+// lives (it may own a private replay of the journal).
+struct StateAt {
+  std::shared_ptr<const indexes::StateView> state;
+  indexes::Views* views = nullptr;  // reads and proofs go through it
+  std::shared_ptr<void> keepalive;
+};
+
+class LedgerDb final : private journal::StateHook {
+ public:
+  static Result<std::unique_ptr<LedgerDb>> Create(const std::string& dir, std::string_view name,
+                                                  const LedgerDbOptions& options);
+  static Result<std::unique_ptr<LedgerDb>> Open(const std::string& dir, const LedgerDbOptions& options);
+  ~LedgerDb() override;
+  LedgerDb(const LedgerDb&) = delete;
+  LedgerDb& operator=(const LedgerDb&) = delete;
+
+  journal::Ledger& journal() { return *ledger_; }
+  indexes::Views& views() { return *views_; }
+  indexes::ViewStore& view_store() { return *view_store_; }
+
+  // Validates the operations, appends, and returns once durable.
+  Result<journal::Receipt> Execute(journal::Transaction tx);
+
+  // The views after block `height` (nullopt: the newest). Recent states come
+  // from memory; older ones are rebuilt from the nearest durable state record
+  // plus the journal blocks after it. OutOfRange beyond the newest block.
+  Result<StateAt> State(std::optional<std::uint64_t> height = std::nullopt);
+
+ private:
+  LedgerDb() = default;
+  static Result<std::unique_ptr<LedgerDb>> OpenWith(const std::string& dir, const LedgerDbOptions& options,
+                                                    std::optional<std::string> create_name);
+
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const journal::Transaction> txs,
+                                  std::span<Status> verdicts) override;
+  void CommitBlock(std::uint64_t height) override;
+  void AbortBlock(std::uint64_t height) override;
+
+  std::unique_ptr<indexes::ViewStore> view_store_;
+  std::unique_ptr<indexes::Views> views_;
+  std::unique_ptr<journal::Ledger> ledger_;
+};
+
+}  // namespace vellum::api
+
+#endif  // VELLUM_API_LEDGER_DB_H_

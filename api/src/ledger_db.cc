@@ -1,0 +1,210 @@
+#include "vellum/api/ledger_db.h"
+
+#include <cassert>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+namespace vellum::api {
+namespace {
+
+std::string Sub(const std::string& dir, const char* name) { return (std::filesystem::path(dir) / name).string(); }
+
+std::string Describe(const indexes::MapId& id) {
+  return id.model + "/" + id.name + (id.part.empty() ? "" : "/" + id.part);
+}
+
+}  // namespace
+
+Result<std::vector<indexes::MapOp>> ProjectTransaction(const journal::Transaction& tx) {
+  std::vector<indexes::MapOp> ops;
+  ops.reserve(tx.operations.size());
+  for (size_t i = 0; i < tx.operations.size(); ++i) {
+    const journal::Operation& op = tx.operations[i];
+    auto decoded = indexes::DecodeMapOp(op.kind, op.body);
+    if (!decoded.ok()) return decoded.status().WithContext("operation " + std::to_string(i));
+    ops.push_back(std::move(decoded).value());
+  }
+  return ops;
+}
+
+BlockProjection ProjectBlock(const indexes::StateView& state, std::span<const journal::Transaction> txs) {
+  BlockProjection out;
+  out.verdicts.resize(txs.size());
+  std::map<indexes::MapId, indexes::MapChange> merged;
+  for (size_t i = 0; i < txs.size(); ++i) {
+    auto ops = ProjectTransaction(txs[i]);
+    if (!ops.ok()) {
+      out.verdicts[i] = ops.status();
+      continue;
+    }
+    // A map's spec is fixed when it is created; check against the state and
+    // the earlier accepted transactions of this block before applying any.
+    std::map<indexes::MapId, indexes::MapSpec> specs;
+    Status verdict;
+    for (const auto& op : *ops) {
+      const indexes::MapSpec* known = nullptr;
+      if (auto it = specs.find(op.map); it != specs.end()) known = &it->second;
+      else if (auto m = merged.find(op.map); m != merged.end()) known = &m->second.spec;
+      else if (const auto* existing = state.Find(op.map)) known = &existing->spec;
+      if (known != nullptr && !(*known == op.spec)) {
+        verdict = FailedPrecondition("map " + Describe(op.map) + " exists with kind " +
+                                     std::to_string(static_cast<int>(known->kind)) + " and schema " +
+                                     merkle::HashHex(known->schema_hash) + "; the operation names kind " +
+                                     std::to_string(static_cast<int>(op.spec.kind)) + " and schema " +
+                                     merkle::HashHex(op.spec.schema_hash));
+        break;
+      }
+      specs.emplace(op.map, op.spec);
+    }
+    if (!verdict.ok()) {
+      out.verdicts[i] = verdict;
+      continue;
+    }
+    for (auto& op : *ops) {
+      auto& change = merged[op.map];
+      change.id = op.map;
+      change.spec = op.spec;
+      change.mutations.push_back(std::move(op.mutation));
+    }
+  }
+  out.changes.reserve(merged.size());
+  for (auto& [id, change] : merged) out.changes.push_back(std::move(change));
+  return out;
+}
+
+Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::uint64_t to, indexes::Views& views) {
+  for (std::uint64_t h = from; h < to; ++h) {
+    VELLUM_ASSIGN_OR_RETURN(std::string raw, journal.Header(h));
+    VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, journal::DecodeBlockHeader(raw));
+    std::vector<journal::Transaction> txs;
+    txs.reserve(header.tx_count);
+    for (std::uint32_t i = 0; i < header.tx_count; ++i) {
+      VELLUM_ASSIGN_OR_RETURN(std::string tx, journal.Transaction(header.first_tx_seq + i));
+      auto decoded = journal::DecodeTransaction(tx);
+      if (!decoded.ok()) return DataLoss("block " + std::to_string(h) + ": " + decoded.status().message());
+      txs.push_back(std::move(decoded).value());
+    }
+    BlockProjection projection = ProjectBlock(*views.Current(), txs);
+    for (size_t i = 0; i < projection.verdicts.size(); ++i) {
+      if (!projection.verdicts[i].ok()) {
+        return DataLoss("block " + std::to_string(h) + ": committed transaction " +
+                        std::to_string(header.first_tx_seq + i) + " is refused on replay: " +
+                        projection.verdicts[i].message());
+      }
+    }
+    VELLUM_ASSIGN_OR_RETURN(merkle::Hash root, views.ApplyBlock(h, std::move(projection.changes)));
+    if (root != header.state_root) {
+      return VerificationFailed({"block.state_root", merkle::HashHex(header.state_root), merkle::HashHex(root), h, to})
+          .WithContext("block " + std::to_string(h));
+    }
+  }
+  return Status::Ok();
+}
+
+LedgerDb::~LedgerDb() {
+  // The journal first: it commits what is queued, which still calls into the views.
+  ledger_.reset();
+  views_.reset();
+  view_store_.reset();
+}
+
+Result<std::unique_ptr<LedgerDb>> LedgerDb::Create(const std::string& dir, std::string_view name,
+                                                   const LedgerDbOptions& options) {
+  return OpenWith(dir, options, std::string(name));
+}
+
+Result<std::unique_ptr<LedgerDb>> LedgerDb::Open(const std::string& dir, const LedgerDbOptions& options) {
+  return OpenWith(dir, options, std::nullopt);
+}
+
+Result<std::unique_ptr<LedgerDb>> LedgerDb::OpenWith(const std::string& dir, const LedgerDbOptions& options,
+                                                     std::optional<std::string> create_name) {
+  if (!create_name.has_value() && !std::filesystem::exists(Sub(dir, "journal"))) {
+    return NotFound("no ledger in " + dir);
+  }
+  std::unique_ptr<LedgerDb> db(new LedgerDb());
+  VELLUM_ASSIGN_OR_RETURN(db->view_store_, indexes::OpenLmdbViewStore(Sub(dir, "views"), options.view_store));
+  VELLUM_ASSIGN_OR_RETURN(db->views_, indexes::Views::Open(db->view_store_.get(), options.views));
+  journal::LedgerOptions journal_options = options.journal;
+  journal_options.state = db.get();
+  if (create_name.has_value()) {
+    if (db->views_->Current()->height().has_value()) {
+      return AlreadyExists("views in " + Sub(dir, "views") + " already hold state");
+    }
+    VELLUM_ASSIGN_OR_RETURN(db->ledger_, journal::Ledger::Create(Sub(dir, "journal"), *create_name, journal_options));
+  } else {
+    VELLUM_ASSIGN_OR_RETURN(db->ledger_, journal::Ledger::Open(Sub(dir, "journal"), journal_options));
+  }
+  // Bring the views up to the journal before anyone can append.
+  VELLUM_ASSIGN_OR_RETURN(auto snapshot, db->ledger_->store().Read());
+  const std::uint64_t blocks = snapshot->block_count();
+  const auto current = db->views_->Current();
+  const std::uint64_t next = current->next_height();
+  if (next > blocks) {
+    return DataLoss("views in " + Sub(dir, "views") + " hold block " + std::to_string(next - 1) +
+                    " but the journal has " + std::to_string(blocks) + " blocks; remove the views directory to rebuild it");
+  }
+  if (current->height().has_value()) {
+    VELLUM_ASSIGN_OR_RETURN(std::string raw, snapshot->Header(*current->height()));
+    VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, journal::DecodeBlockHeader(raw));
+    if (header.state_root != current->state_root()) {
+      return VerificationFailed({"views.state_root", merkle::HashHex(header.state_root),
+                                 merkle::HashHex(current->state_root()), *current->height(), blocks})
+          .WithContext("views in " + Sub(dir, "views") + " at block " + std::to_string(*current->height()));
+    }
+  }
+  VELLUM_RETURN_IF_ERROR(ReplayBlocks(*snapshot, next, blocks, *db->views_).WithContext("replaying the journal into the views"));
+  return db;
+}
+
+Result<journal::Receipt> LedgerDb::Execute(journal::Transaction tx) {
+  VELLUM_RETURN_IF_ERROR(ProjectTransaction(tx).status());
+  return ledger_->Append(std::move(tx));
+}
+
+Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::span<const journal::Transaction> txs,
+                                          std::span<Status> verdicts) {
+  BlockProjection projection = ProjectBlock(*views_->Current(), txs);
+  bool any = false;
+  for (size_t i = 0; i < txs.size(); ++i) {
+    verdicts[i] = projection.verdicts[i];
+    any = any || verdicts[i].ok();
+  }
+  if (!any) return views_->Current()->state_root();  // no block will be written
+  return views_->PrepareBlock(height, std::move(projection.changes));
+}
+
+void LedgerDb::CommitBlock(std::uint64_t height) {
+  const Status status = views_->CommitBlock(height);
+  // Only fails if `height` was not prepared: a bug in the wiring, not input.
+  assert(status.ok());
+  if (!status.ok()) std::cerr << "vellum: views could not commit block " << height << ": " << status.ToString() << "\n";
+}
+
+void LedgerDb::AbortBlock(std::uint64_t height) { views_->AbortBlock(height); }
+
+Result<StateAt> LedgerDb::State(std::optional<std::uint64_t> height) {
+  auto current = views_->Current();
+  if (!height.has_value() || height == current->height()) return StateAt{current, views_.get(), nullptr};
+  if (!current->height().has_value() || *height > *current->height()) {
+    return OutOfRange("block " + std::to_string(*height) + " is beyond the ledger's " +
+                      std::to_string(current->next_height()) + " blocks");
+  }
+  if (auto recent = views_->At(*height); recent.ok()) return StateAt{*recent, views_.get(), nullptr};
+  // Older than the in-memory window: the nearest durable state at or before
+  // it, plus a private replay of the blocks after it.
+  VELLUM_ASSIGN_OR_RETURN(auto record, view_store_->DurableRecordAtOrBefore(*height));
+  struct Replay {
+    std::unique_ptr<indexes::ViewStore> store;
+    std::unique_ptr<indexes::Views> views;
+  };
+  auto replay = std::make_shared<Replay>();
+  replay->store = indexes::NewOverlayViewStore(*view_store_, std::move(record));
+  VELLUM_ASSIGN_OR_RETURN(replay->views, indexes::Views::Open(replay->store.get(), views_->options()));
+  VELLUM_ASSIGN_OR_RETURN(auto snapshot, ledger_->store().Read());
+  VELLUM_RETURN_IF_ERROR(ReplayBlocks(*snapshot, replay->views->Current()->next_height(), *height + 1, *replay->views));
+  return StateAt{replay->views->Current(), replay->views.get(), replay};
+}
+
+}  // namespace vellum::api
