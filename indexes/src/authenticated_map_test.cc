@@ -553,7 +553,7 @@ TEST_CASE("authenticated map rejects oversized keys and values", "[indexes]") {
   REQUIRE(merkle::VerifyMapGet(ok->root_hash, std::string(4096, 'k'), *back)->entry.has_value());
 }
 
-// Documented bounds (FORMAT-map.md, "Bounds") for fanout 32.
+// Documented bounds (docs/FORMAT.md, "Bounds") for fanout 32.
 constexpr std::uint64_t kFanout = 32;
 std::uint64_t MaxHeight(std::uint64_t n) {  // pages on a path: root >= 2 children, others >= 16
   std::uint64_t h = 1;

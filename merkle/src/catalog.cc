@@ -89,7 +89,7 @@ Result<std::optional<CatalogEntry>> VerifyCatalogEntry(const Hash& state_root, c
   if (!got.entry) return std::optional<CatalogEntry>();
   Result<CatalogEntry> entry = DecodeCatalogEntry(got.entry->value);
   if (!entry.ok()) {
-    return VerificationFailed(VerificationError{"catalog.entry", "canonical catalog entry (FORMAT-map.md)",
+    return VerificationFailed(VerificationError{"catalog.entry", "canonical catalog entry (docs/FORMAT.md)",
                                                 entry.status().message(), got.entry->rank, got.total});
   }
   return std::optional<CatalogEntry>(std::move(*entry));

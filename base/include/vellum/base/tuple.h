@@ -1,7 +1,7 @@
 // The order-preserving tuple codec: every key of every authenticated map is a
 // tuple encoded so that comparing the encodings byte by byte (memcmp, shorter
 // prefix first) gives the same order as comparing the tuples logically.
-// Format: docs/FORMAT-map.md, "Tuple keys".
+// Format: docs/FORMAT.md, "Tuple keys".
 //
 // Logical order: element by element; elements of different types order by
 // type (null < bool < int64 < uint64 < timestamp < bytes < string < tuple),

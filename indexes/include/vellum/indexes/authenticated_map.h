@@ -1,6 +1,6 @@
 // The authenticated ordered map: a persistent (copy-on-write) Merkle B+-tree
 // whose every read comes with a proof that merkle/map_proof.h verifies
-// (docs/FORMAT-map.md, "Algorithm").
+// (docs/FORMAT.md, "Algorithm").
 //
 // Invariants of every version:
 //  - entries are sorted by key (memcmp order), keys unique, keys <= 4 KiB,

@@ -1,5 +1,5 @@
 // Pages of the authenticated map's Merkle B+-tree, and where they and the
-// values live (docs/FORMAT-map.md, "Pages" and "Storage encoding").
+// values live (docs/FORMAT.md, "Pages" and "Storage encoding").
 //
 // A MapNode (page) is immutable once stored and addressed by a NodeId that a
 // NodeStore hands out in strictly increasing order, so a store can append

@@ -1,6 +1,6 @@
 // Views: the versioned state of every authenticated map of one ledger, block
 // by block, and the catalog whose root is each block's STATE ROOT
-// (docs/FORMAT-map.md, "Catalog" and "State record"; DESIGN.md, "Data models
+// (docs/FORMAT.md, "Catalog" and "State record"; DESIGN.md, "Data models
 // as key layouts").
 //
 // Every data model stores its data in maps named by a MapId (model, name,
@@ -116,7 +116,7 @@ class StateView {
   std::map<MapId, MapState> maps_;
 };
 
-// The storage record of a state (docs/FORMAT-map.md, "State record"): not
+// The storage record of a state (docs/FORMAT.md, "State record"): not
 // hashed, written with ViewStore::Commit for every block. Canonical: one
 // encoding per (state, max_page_items).
 std::string EncodeStateRecord(const StateView& state, size_t max_page_items);

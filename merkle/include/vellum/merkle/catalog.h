@@ -1,6 +1,6 @@
 // The catalog: the authenticated map that names every map of a ledger's
 // views, and whose root is the STATE ROOT written into each block header
-// (docs/FORMAT-map.md, "Catalog").
+// (docs/FORMAT.md, "Catalog").
 //
 // The catalog is an authenticated map of kind kPlain (map_proof.h). Its key
 // is the tuple encoding (base/tuple.h) of three strings (model, name, part),

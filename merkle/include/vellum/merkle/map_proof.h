@@ -1,5 +1,5 @@
 // The authenticated ordered map's hashing and its pure proof verification
-// (docs/FORMAT-map.md). Nothing here touches storage: the server (indexes/)
+// (docs/FORMAT.md). Nothing here touches storage: the server (indexes/)
 // builds trees and proofs with these functions, and a verifier checks proofs
 // with them alone.
 //
@@ -48,7 +48,7 @@ namespace vellum::merkle {
 
 inline constexpr size_t kMaxMapKeySize = 4096;
 inline constexpr size_t kMaxMapValueSize = size_t{1} << 20;
-// Deepest binary path a proof may contain (see FORMAT-map.md, "Bounds").
+// Deepest binary path a proof may contain (see docs/FORMAT.md, "Bounds").
 inline constexpr size_t kMaxMapProofDepth = 128;
 
 // Fixed when a map is created; committed in every node hash and the root.
@@ -125,7 +125,7 @@ struct MapProof {
   MapKind kind = MapKind::kPlain;
   std::vector<MapProofNode> nodes;
 
-  // Canonical encoding (FORMAT-map.md, "Proof encoding").
+  // Canonical encoding (docs/FORMAT.md, "Proof encoding").
   std::string Encode() const;
   // Strict: InvalidArgument on truncation, trailing bytes, unknown types,
   // oversized keys/values, a node sequence that is not exactly one tree, or a
