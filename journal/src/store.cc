@@ -153,8 +153,9 @@ class LmdbSnapshot final : public Snapshot {
 
 class LmdbJournalStore final : public JournalStore {
  public:
-  LmdbJournalStore(std::string dir, MDB_env* env, Dbis dbis, bool read_only)
-      : dir_(std::move(dir)), env_(env), dbis_(dbis), read_only_(read_only) {}
+  LmdbJournalStore(std::string dir, MDB_env* env, Dbis dbis, const StoreOptions& options)
+      : dir_(std::move(dir)), env_(env), dbis_(dbis), read_only_(options.read_only),
+        headroom_bytes_(options.preallocate_bytes) {}
   ~LmdbJournalStore() override { mdb_env_close(env_); }
 
   const std::string& dir() const override { return dir_; }
@@ -280,12 +281,12 @@ class LmdbJournalStore final : public JournalStore {
   // invisible to it. Best effort: on any error the file just grows as usual.
   // Called with write_mu_ held, so no LMDB write runs meanwhile.
   void EnsureHeadroom() {
-    if (headroom_failed_) return;
+    if (headroom_failed_ || headroom_bytes_ == 0) return;
     MDB_envinfo info;
     MDB_stat stat;
     if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &stat) != 0) return;
     const std::uint64_t used = static_cast<std::uint64_t>(info.me_last_pgno + 1) * stat.ms_psize;
-    if (used + kHeadroomBytes / 2 <= file_bytes_) return;
+    if (used + headroom_bytes_ / 2 <= file_bytes_) return;
     const std::string path = (std::filesystem::path(dir_) / "data.mdb").string();
     const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -299,7 +300,7 @@ class LmdbJournalStore final : public JournalStore {
       return;
     }
     std::uint64_t size = static_cast<std::uint64_t>(st.st_size);
-    const std::uint64_t target = used + kHeadroomBytes;
+    const std::uint64_t target = used + headroom_bytes_;
     static const std::string kZeros(1u << 20, '\0');
     while (size < target) {
       const size_t n = static_cast<size_t>(std::min<std::uint64_t>(kZeros.size(), target - size));
@@ -312,7 +313,6 @@ class LmdbJournalStore final : public JournalStore {
     file_bytes_ = size;
   }
 
-  static constexpr std::uint64_t kHeadroomBytes = 32u << 20;
   std::mutex write_mu_;
   std::uint64_t file_bytes_ = 0;
   bool headroom_failed_ = false;
@@ -320,6 +320,7 @@ class LmdbJournalStore final : public JournalStore {
   MDB_env* env_;
   Dbis dbis_;
   bool read_only_;
+  std::uint64_t headroom_bytes_;
 };
 
 }  // namespace
@@ -367,7 +368,7 @@ Result<std::unique_ptr<JournalStore>> JournalStore::Open(const std::string& dir,
     }
   }
   if ((rc = mdb_txn_commit(txn)) != 0) return fail(rc, "commit table creation");
-  return std::unique_ptr<JournalStore>(std::make_unique<LmdbJournalStore>(dir, env, dbis, options.read_only));
+  return std::unique_ptr<JournalStore>(std::make_unique<LmdbJournalStore>(dir, env, dbis, options));
 }
 
 std::string EncodeLedgerMeta(const LedgerMeta& meta) {

@@ -40,6 +40,9 @@ struct StoreOptions {
   std::uint64_t map_size = std::uint64_t{1} << 36;  // 64 GiB
   // Open read-only (vellum-audit beside a live server).
   bool read_only = false;
+  // Synced zero-filled space kept ahead of LMDB's last page, so a block's
+  // flush does not also have to grow the file (0 disables it).
+  std::uint64_t preallocate_bytes = 32u << 20;
 };
 
 struct LedgerMeta {
