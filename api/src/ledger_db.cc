@@ -77,13 +77,38 @@ Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::u
   for (std::uint64_t h = from; h < to; ++h) {
     VELLUM_ASSIGN_OR_RETURN(std::string raw, journal.Header(h));
     VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, journal::DecodeBlockHeader(raw));
+    // Only the tip was verified when the journal opened: check each replayed
+    // block's place in the chain and its transactions before trusting them.
+    if (header.height != h || header.first_tx_seq > journal.tx_count() ||
+        header.tx_count > journal.tx_count() - header.first_tx_seq) {
+      return DataLoss("block " + std::to_string(h) + ": header says height " + std::to_string(header.height) +
+                      ", transactions " + std::to_string(header.first_tx_seq) + "+" + std::to_string(header.tx_count) +
+                      " of " + std::to_string(journal.tx_count()));
+    }
+    if (h > 0) {
+      VELLUM_ASSIGN_OR_RETURN(std::string prev_raw, journal.Header(h - 1));
+      VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader prev, journal::DecodeBlockHeader(prev_raw));
+      if (header.prev_hash != journal::BlockHash(prev_raw) || header.first_tx_seq != prev.first_tx_seq + prev.tx_count) {
+        return VerificationFailed({"chain.prev_hash", merkle::HashHex(journal::BlockHash(prev_raw)),
+                                   merkle::HashHex(header.prev_hash), h, to})
+            .WithContext("block " + std::to_string(h));
+      }
+    }
     std::vector<journal::Transaction> txs;
+    std::vector<merkle::Hash> leaves;
     txs.reserve(header.tx_count);
+    leaves.reserve(header.tx_count);
     for (std::uint32_t i = 0; i < header.tx_count; ++i) {
       VELLUM_ASSIGN_OR_RETURN(std::string tx, journal.Transaction(header.first_tx_seq + i));
+      leaves.push_back(journal::TransactionLeafHash(tx));
       auto decoded = journal::DecodeTransaction(tx);
       if (!decoded.ok()) return DataLoss("block " + std::to_string(h) + ": " + decoded.status().message());
       txs.push_back(std::move(decoded).value());
+    }
+    const merkle::Hash tx_root = merkle::RootFromLeafHashes(leaves);
+    if (tx_root != header.tx_root) {
+      return VerificationFailed({"block.tx_root", merkle::HashHex(header.tx_root), merkle::HashHex(tx_root), h, to})
+          .WithContext("block " + std::to_string(h));
     }
     BlockProjection projection = ProjectBlock(*views.Current(), txs);
     for (size_t i = 0; i < projection.verdicts.size(); ++i) {

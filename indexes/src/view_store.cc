@@ -3,6 +3,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -89,7 +90,7 @@ class MemoryViewStore final : public ViewStore {
   }
   ViewStoreStats stats() const override {
     std::shared_lock lock(mu_);
-    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0};
+    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0, 0};
   }
 
  private:
@@ -231,12 +232,14 @@ class LmdbViewStore final : public ViewStore {
   Status Flush() override {
     if (options_.read_only) return Status::Ok();
     std::unique_lock lock(mu_);
-    if (pending_records_.empty()) return flush_status_;
+    if (pending_records_.empty()) return Status::Ok();  // everything committed is durable
     const std::uint64_t target = pending_records_.back().height;
+    const std::uint64_t attempts_before = flush_attempts_;
     flush_requested_ = true;
     flush_cv_.notify_all();
     done_cv_.wait(lock, [&] {
-      return !flush_status_.ok() || (durable_height_.has_value() && *durable_height_ >= target) || stopping_;
+      return (durable_height_.has_value() && *durable_height_ >= target) || stopping_ ||
+             (flush_attempts_ > attempts_before && !flush_status_.ok());
     });
     return flush_status_;
   }
@@ -295,6 +298,7 @@ class LmdbViewStore final : public ViewStore {
     s.unflushed_pages = unflushed_nodes_.size();
     s.unflushed_values = unflushed_values_.size();
     s.flushes = flushes_;
+    s.failed_flushes = flush_attempts_ - flushes_;
     s.flushed_bytes = flushed_bytes_;
     MDB_envinfo info;
     MDB_stat st;
@@ -378,12 +382,20 @@ class LmdbViewStore final : public ViewStore {
   void RunFlusher() {
     std::unique_lock lock(mu_);
     for (;;) {
-      flush_cv_.wait(lock, [&] {
+      auto ready = [&] {
         return stopping_ || ((flush_requested_ || (options_.flush_every_blocks != 0 &&
                                                    pending_records_.size() >= options_.flush_every_blocks)) &&
                              !pending_records_.empty());
-      });
+      };
+      if (!flush_status_.ok()) {
+        // The last flush failed (e.g. a full map): retry on an explicit
+        // request or after a pause, never in a busy loop.
+        flush_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || flush_requested_; });
+      } else {
+        flush_cv_.wait(lock, ready);
+      }
       if (stopping_) return;
+      if (pending_records_.empty()) continue;
       flush_requested_ = false;
       // Everything up to the newest committed record; ids are contiguous.
       PendingRecord record = pending_records_.back();
@@ -401,6 +413,7 @@ class LmdbViewStore final : public ViewStore {
       Status status = WriteFlush(first_node, nodes, first_value, values, record, bytes);
 
       lock.lock();
+      ++flush_attempts_;
       if (status.ok()) {
         // The flushed pages leave the unflushed window; keep them cached.
         for (size_t i = 0; i < nodes.size(); ++i) {
@@ -412,6 +425,7 @@ class LmdbViewStore final : public ViewStore {
         first_unflushed_value_ += values.size();
         pending_records_.erase(pending_records_.begin(), pending_records_.begin() + static_cast<long>(record_count));
         durable_height_ = record.height;
+        flush_status_ = Status::Ok();
         ++flushes_;
         flushed_bytes_ += bytes;
       } else {
@@ -474,6 +488,7 @@ class LmdbViewStore final : public ViewStore {
   Status flush_status_;
   std::optional<std::uint64_t> durable_height_;
   std::uint64_t flushes_ = 0;
+  std::uint64_t flush_attempts_ = 0;
   std::uint64_t flushed_bytes_ = 0;
   mutable std::unordered_map<NodeId, std::shared_ptr<const MapNode>> cache_;
   std::thread flusher_;
@@ -545,7 +560,7 @@ class OverlayViewStore final : public ViewStore {
   }
   ViewStoreStats stats() const override {
     std::lock_guard lock(mu_);
-    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0};
+    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0, 0};
   }
 
  private:
@@ -584,6 +599,7 @@ Result<std::unique_ptr<ViewStore>> OpenLmdbViewStore(const std::string& dir, con
     return LmdbError(code, what);
   };
   if ((rc = mdb_env_set_maxdbs(env, 4)) != 0) return fail(rc, "set maxdbs");
+  if ((rc = mdb_env_set_maxreaders(env, 4096)) != 0) return fail(rc, "set maxreaders");
   if ((rc = mdb_env_set_mapsize(env, options.map_size)) != 0) return fail(rc, "set map size");
   const unsigned flags = MDB_NOTLS | (options.read_only ? MDB_RDONLY : 0);
   if ((rc = mdb_env_open(env, dir.c_str(), flags, 0600)) != 0) return fail(rc, "open view store in " + dir);

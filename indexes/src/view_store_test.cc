@@ -1,7 +1,9 @@
 #include "vellum/indexes/view_store.h"
 
 #include <map>
+#include <chrono>
 #include <random>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -159,6 +161,39 @@ TEST_CASE("Read-only view store opens an existing store and refuses writes", "[i
   REQUIRE(ro.ok());
   CHECK((*ro)->LatestRecord()->value().height == 0);
   CHECK((*ro)->values().Put("x").status().code() == StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace vellum::indexes
+
+namespace vellum::indexes {
+namespace {
+
+TEST_CASE("A failing flush is reported, retried on request, and does not spin", "[indexes][view_store]") {
+  testing::TempDir dir;
+  auto store = OpenLmdbViewStore(dir.path(), {.map_size = 1 << 20, .flush_every_blocks = 1});
+  REQUIRE(store.ok());
+  auto map = MapOn(**store);
+  auto v = map.Apply(map.Empty(), {MapMutation::Put("a", std::string(600 << 10, 'x'))});
+  REQUIRE(v.ok());
+  (*store)->Commit(0, RecordOf(*v));
+  auto w = map.Apply(*v, {MapMutation::Put("b", std::string(600 << 10, 'y'))});
+  REQUIRE(w.ok());
+  (*store)->Commit(1, RecordOf(*w));
+  const Status first = (*store)->Flush();
+  CHECK(first.code() == StatusCode::kResourceExhausted);
+  // Nothing was lost: the unflushed state is still readable from memory.
+  CHECK(map.Get(*w, "b")->entry->value.size() == (600u << 10));
+  // A second request retries and reports again, promptly.
+  const auto start = std::chrono::steady_clock::now();
+  CHECK((*store)->Flush().code() == StatusCode::kResourceExhausted);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+  // The background flusher is idle between retries (about one per second),
+  // not spinning on the error.
+  const auto failures_before = (*store)->stats().failed_flushes;
+  CHECK(failures_before >= 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK((*store)->stats().failed_flushes <= failures_before + 3);
 }
 
 }  // namespace

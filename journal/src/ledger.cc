@@ -28,32 +28,33 @@ constexpr const char* kKeyFile = "signing.key";
 
 std::string KeyPath(const std::string& dir) { return (std::filesystem::path(dir) / kKeyFile).string(); }
 
-// Writes the signing key with mode 0600, durably, never over an existing file.
+// Writes the signing key with mode 0600, durably and atomically: a temporary
+// file is written and synced, then linked into place (link fails rather than
+// replace an existing key), then the directory is synced. A crash leaves
+// either no key file or a complete one.
 Status WriteKeyFile(const std::string& dir, std::string_view skey) {
   const std::string path = KeyPath(dir);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    if (errno == EEXIST) return AlreadyExists("key file " + path + " already exists");
-    return Unavailable("create " + path + ": " + std::strerror(errno));
-  }
-  std::string content = std::string(skey) + "\n";
+  const std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Unavailable("create " + tmp + ": " + std::strerror(errno));
+  const std::string content = std::string(skey) + "\n";
   size_t written = 0;
-  while (written < content.size()) {
+  Status status;
+  while (written < content.size() && status.ok()) {
     const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string err = std::strerror(errno);
-      ::close(fd);
-      return Unavailable("write " + path + ": " + err);
-    }
-    written += static_cast<size_t>(n);
+    if (n <= 0) status = Unavailable("write " + tmp + ": " + std::strerror(errno));
+    else written += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) {
-    const std::string err = std::strerror(errno);
-    ::close(fd);
-    return Unavailable("fsync " + path + ": " + err);
-  }
+  if (status.ok() && ::fsync(fd) != 0) status = Unavailable("fsync " + tmp + ": " + std::strerror(errno));
   ::close(fd);
+  if (status.ok() && ::link(tmp.c_str(), path.c_str()) != 0) {
+    status = errno == EEXIST ? AlreadyExists("key file " + path + " already exists")
+                             : Unavailable("link " + path + ": " + std::strerror(errno));
+  }
+  ::unlink(tmp.c_str());
+  if (!status.ok()) return status;
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     (void)::fsync(dfd);
@@ -83,8 +84,13 @@ Result<merkle::NoteSigner> ReadKeyFile(const std::string& dir) {
 
 // Where a blocking Append waits: on its own stack, woken through the atomic,
 // with no promise/future or std::function allocation on the hot path.
+// The completer sets the result and notifies while holding the mutex, so
+// the waiter (which must take the mutex to return) cannot destroy the Waiter
+// under it.
 struct Waiter {
-  std::atomic<bool> done{false};
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
   std::optional<Result<Receipt>> result;
 };
 
@@ -98,9 +104,10 @@ struct Pending {
 
 void Complete(Pending& p, Result<Receipt> result) {
   if (p.waiter != nullptr) {
+    std::lock_guard lock(p.waiter->mu);
     p.waiter->result.emplace(std::move(result));
-    p.waiter->done.store(true, std::memory_order_release);
-    p.waiter->done.notify_one();
+    p.waiter->done = true;
+    p.waiter->cv.notify_one();
   } else {
     p.done(std::move(result));
   }
@@ -198,6 +205,7 @@ class Ledger::Impl {
   }
 
   Status Validate(const Transaction& tx) const {
+    if (options_.store.read_only) return FailedPrecondition("ledger '" + meta_.name + "' is open read-only");
     if (tx.operations.empty()) return InvalidArgument("a transaction needs at least one operation");
     if (tx.operations.size() > options_.max_operations_per_transaction) {
       return InvalidArgument("transaction has " + std::to_string(tx.operations.size()) + " operations; the limit is " +
@@ -206,6 +214,21 @@ class Ledger::Impl {
     if (tx.client_token.size() > kMaxClientTokenSize) {
       return InvalidArgument("client token of " + std::to_string(tx.client_token.size()) + " bytes exceeds " +
                              std::to_string(kMaxClientTokenSize));
+    }
+    // Cheap size bound before encoding (which copies everything): each
+    // operation encodes as 6 bytes plus its body.
+    size_t bytes = 2 + 4 + tx.client_token.size() + 4;
+    for (size_t i = 0; i < tx.operations.size(); ++i) {
+      const size_t body = tx.operations[i].body.size();
+      if (body > kMaxOperationBodySize) {
+        return InvalidArgument("operation " + std::to_string(i) + " body of " + std::to_string(body) +
+                               " bytes exceeds " + std::to_string(kMaxOperationBodySize));
+      }
+      bytes += 6 + body;
+    }
+    if (bytes > options_.max_transaction_bytes) {
+      return InvalidArgument("transaction of " + std::to_string(bytes) + " bytes exceeds the limit of " +
+                             std::to_string(options_.max_transaction_bytes));
     }
     return Status::Ok();
   }
@@ -247,7 +270,8 @@ class Ledger::Impl {
     auto pending = std::make_unique<Pending>();
     pending->waiter = &waiter;
     Submit(std::move(tx), std::move(pending));
-    waiter.done.wait(false, std::memory_order_acquire);
+    std::unique_lock lock(waiter.mu);
+    waiter.cv.wait(lock, [&] { return waiter.done; });
     return std::move(*waiter.result);
   }
 
@@ -291,8 +315,10 @@ class Ledger::Impl {
     return note;
   }
 
-  Result<std::uint64_t> ResolveSize(std::uint64_t tree_size) const {
-    const std::uint64_t current = size();
+  // Resolves tree_size (0 = newest) against what `snap` holds, so a block
+  // committed after the snapshot was taken cannot be asked of it.
+  static Result<std::uint64_t> ResolveSize(const Snapshot& snap, std::uint64_t tree_size) {
+    const std::uint64_t current = snap.block_count();
     if (tree_size == 0) tree_size = current;
     if (tree_size > current) {
       return OutOfRange("tree size " + std::to_string(tree_size) + " is beyond the ledger's " +
@@ -302,7 +328,7 @@ class Ledger::Impl {
   }
 
   Result<BlockProof> ProveBlock(const Snapshot& snap, std::uint64_t height, std::uint64_t tree_size) const {
-    VELLUM_ASSIGN_OR_RETURN(tree_size, ResolveSize(tree_size));
+    VELLUM_ASSIGN_OR_RETURN(tree_size, ResolveSize(snap, tree_size));
     if (height >= tree_size) {
       return OutOfRange("block " + std::to_string(height) + " is not in the tree of " + std::to_string(tree_size) + " blocks");
     }
@@ -320,7 +346,7 @@ class Ledger::Impl {
 
   Result<TransactionProof> ProveTransaction(std::uint64_t seq, std::uint64_t tree_size) const {
     VELLUM_ASSIGN_OR_RETURN(auto snap, store_->Read());
-    VELLUM_ASSIGN_OR_RETURN(tree_size, ResolveSize(tree_size));
+    VELLUM_ASSIGN_OR_RETURN(tree_size, ResolveSize(*snap, tree_size));
     if (seq >= snap->tx_count()) return NotFound("no transaction " + std::to_string(seq));
     VELLUM_ASSIGN_OR_RETURN(std::uint64_t height, FindBlockOf(*snap, seq));
     if (height >= tree_size) {
@@ -348,7 +374,7 @@ class Ledger::Impl {
 
   Result<merkle::ConsistencyProof> ProveConsistency(std::uint64_t old_size, std::uint64_t new_size) const {
     VELLUM_ASSIGN_OR_RETURN(auto snap, store_->Read());
-    VELLUM_ASSIGN_OR_RETURN(new_size, ResolveSize(new_size));
+    VELLUM_ASSIGN_OR_RETURN(new_size, ResolveSize(*snap, new_size));
     merkle::ConsistencyProof proof{old_size, new_size, {}};
     VELLUM_ASSIGN_OR_RETURN(proof.path, merkle::ConsistencyPath(*snap, old_size, new_size));
     return proof;
@@ -498,6 +524,11 @@ class Ledger::Impl {
     });
     if (status.ok()) {
       status = store_->AppendBlock(write);
+      if (!status.ok() && BlockReachedStore(height, encoded)) {
+        // The commit reported an error but the block is durable (a late
+        // failure in LMDB's commit): it is committed, whatever was reported.
+        status = Status::Ok();
+      }
       if (!status.ok() && options_.state != nullptr) options_.state->AbortBlock(height);
     }
     if (!status.ok()) {
@@ -516,6 +547,14 @@ class Ledger::Impl {
       next_seq_ += batch.size();
     }
     HandOff({std::move(batch), Status::Ok(), {}, first_seq, height, block_hash});
+  }
+
+  // True iff block `height` with exactly this header is in the store.
+  bool BlockReachedStore(std::uint64_t height, const std::string& header) const {
+    auto snap = store_->Read();
+    if (!snap.ok() || (*snap)->block_count() <= height) return false;
+    auto stored = (*snap)->Header(height);
+    return stored.ok() && *stored == header;
   }
 
   // Waking writers is left to the ack thread, so it overlaps the next
@@ -632,7 +671,10 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir, const Ledge
   if (signer.Vkey() != meta->vkey) {
     return DataLoss("signing key in " + KeyPath(dir) + " (" + signer.Vkey() + ") is not the ledger's key (" + meta->vkey + ")");
   }
-  auto impl = std::make_unique<Impl>(std::move(store), std::move(*meta), std::move(signer), options);
+  // Never accept what the decoder (and so replay and audit) would refuse.
+  LedgerOptions clamped = options;
+  clamped.max_operations_per_transaction = std::min(clamped.max_operations_per_transaction, kMaxOperationsPerTransaction);
+  auto impl = std::make_unique<Impl>(std::move(store), std::move(*meta), std::move(signer), clamped);
   VELLUM_RETURN_IF_ERROR(impl->Recover().WithContext("ledger in " + dir + " does not verify"));
   if (!options.store.read_only) impl->Start();
   return std::unique_ptr<Ledger>(new Ledger(std::move(impl)));

@@ -192,6 +192,22 @@ TEST_CASE("Bad transactions are refused with precise errors and store nothing", 
   CHECK(Ledger::Create(dir.Sub("x"), "bad name", {}).status().code() == StatusCode::kInvalidArgument);
   CHECK(Ledger::Create(dir.Sub("y"), "", {}).status().code() == StatusCode::kInvalidArgument);
   CHECK(Ledger::Open(dir.Sub("missing"), {}).status().code() == StatusCode::kNotFound);
+  ledger->reset();
+  // A read-only ledger refuses writes at once instead of queueing them forever.
+  LedgerOptions read_only;
+  read_only.store.read_only = true;
+  auto ro = Ledger::Open(dir.path(), read_only);
+  REQUIRE(ro.ok());
+  CHECK((*ro)->size() == 1);
+  CHECK((*ro)->Append(Tx("nope")).status().code() == StatusCode::kFailedPrecondition);
+  // A body over the format's hard limit is refused even if the ledger's own limit allows it.
+  testing::TempDir big_dir;
+  LedgerOptions generous;
+  generous.max_transaction_bytes = 64u << 20;
+  auto big_ledger = Ledger::Create(big_dir.path(), "generous", generous);
+  REQUIRE(big_ledger.ok());
+  CHECK((*big_ledger)->Append(Tx(std::string(kMaxOperationBodySize + 1, 'x'))).status().code() ==
+        StatusCode::kInvalidArgument);
 }
 
 // A state hook that records blocks and can stall or fail on demand.

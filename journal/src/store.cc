@@ -17,6 +17,7 @@ namespace vellum::journal {
 namespace {
 
 constexpr std::string_view kMetaKey = "ledger";
+constexpr unsigned kMaxReaders = 4096;
 
 Status LmdbError(int rc, std::string_view what) {
   std::string message = std::string(what) + ": " + mdb_strerror(rc);
@@ -343,6 +344,9 @@ Result<std::unique_ptr<JournalStore>> JournalStore::Open(const std::string& dir,
     return LmdbError(code, what);
   };
   if ((rc = mdb_env_set_maxdbs(env, 8)) != 0) return fail(rc, "set maxdbs");
+  // Every Snapshot holds a reader slot (MDB_NOTLS); LMDB's default of 126
+  // would turn a burst of concurrent proofs into UNAVAILABLE.
+  if ((rc = mdb_env_set_maxreaders(env, kMaxReaders)) != 0) return fail(rc, "set maxreaders");
   if ((rc = mdb_env_set_mapsize(env, options.map_size)) != 0) return fail(rc, "set map size");
   // MDB_NOTLS: read transactions belong to Snapshot objects, not threads.
   unsigned flags = MDB_NOTLS;

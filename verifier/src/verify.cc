@@ -4,19 +4,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include "vellum/engines/document/canonical_json.h"
+
 namespace vellum::verifier {
 namespace {
 
 using nlohmann::json;
 
-Result<json> ParseJson(std::string_view text) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    // e.what() carries the byte position and the reason.
-    return InvalidArgument(std::string("malformed JSON: ") + e.what());
-  }
-}
+// The document engine's strict parser: duplicate keys, invalid UTF-8 and
+// deep nesting are errors, so a proof file has exactly one reading.
+Result<json> ParseJson(std::string_view text) { return engines::document::ParseJson(text); }
 
 Status CheckFields(const json& doc, const std::set<std::string>& allowed) {
   for (const auto& [key, value] : doc.items()) {

@@ -57,6 +57,7 @@ TEST_CASE("Malformed log proofs are InvalidArgument with a reason", "[verifier]"
     CHECK(r.status().message().find(reason) != std::string::npos);
   };
   expect_invalid("{", "malformed JSON");
+  expect_invalid(R"({"type":"inclusion","type":"consistency"})", "duplicate object key");
   expect_invalid("[]", "JSON object");
   expect_invalid(R"({"type":"inclusion"})", "missing field");
   expect_invalid(R"({"type":"bogus"})", "unknown proof type");

@@ -22,16 +22,16 @@ constexpr size_t kMaxInput = 16u << 20;
 
 // Reads FILE, or standard input for "-". InvalidArgument if unreadable or too large.
 vellum::Result<std::string> ReadInput(const std::string& path) {
-  std::string data;
-  if (path == "-") {
-    std::ostringstream ss;
-    ss << std::cin.rdbuf();
-    data = ss.str();
-  } else {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return vellum::InvalidArgument("cannot read " + path);
-    data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::ifstream file;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) return vellum::InvalidArgument("cannot read " + path);
   }
+  std::istream& in = path == "-" ? std::cin : file;
+  // Read at most one byte past the limit, so /dev/zero cannot exhaust memory.
+  std::string data(kMaxInput + 1, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(data.size()));
+  data.resize(static_cast<size_t>(in.gcount()));
   if (data.size() > kMaxInput) return vellum::InvalidArgument(path + " is larger than 16 MiB");
   return data;
 }

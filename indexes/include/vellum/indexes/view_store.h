@@ -43,6 +43,7 @@ struct ViewStoreStats {
   std::uint64_t unflushed_pages = 0;
   std::uint64_t unflushed_values = 0;
   std::uint64_t flushes = 0;
+  std::uint64_t failed_flushes = 0;  // attempts that failed (retried later)
   std::uint64_t flushed_bytes = 0;  // page and value bytes written by flushes
   std::uint64_t file_bytes = 0;     // bytes LMDB uses (0 for the memory store)
 };

@@ -64,7 +64,10 @@ struct LedgerOptions {
   // Back-pressure: transactions waiting for a block.
   size_t queue_capacity = 65536;
   std::chrono::milliseconds enqueue_timeout{5000};
-  // Per-transaction limits (InvalidArgument beyond them).
+  // Per-transaction limits (InvalidArgument beyond them). The operation
+  // count is capped at kMaxOperationsPerTransaction and each body at
+  // kMaxOperationBodySize whatever is set here, so every accepted
+  // transaction decodes again on replay.
   size_t max_transaction_bytes = 4u << 20;
   size_t max_operations_per_transaction = 10000;
 };
@@ -110,7 +113,9 @@ class Ledger {
   // InvalidArgument (limits), ResourceExhausted (queue full past the
   // timeout), Unavailable (closing) or the store's error.
   Result<Receipt> Append(Transaction tx);
-  // Same, but returns at once; `done` runs on the commit thread (keep it short).
+  // Same, but returns at once; `done` runs on the ledger's acknowledgement
+  // thread: keep it short, and never call the blocking Append from it (that
+  // would wait on the thread that has to answer it).
   void AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> done);
 
   // Committed blocks (the log tree size) and its root.
