@@ -232,4 +232,13 @@ Result<StateAt> LedgerDb::State(std::optional<std::uint64_t> height) {
   return StateAt{replay->views->Current(), replay->views.get(), replay};
 }
 
+Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size) {
+  if (!at.state->height().has_value()) return FailedPrecondition("the ledger has no block yet");
+  verifier::ViewProof proof;
+  VELLUM_ASSIGN_OR_RETURN(proof.block, ledger_->ProveBlock(*at.state->height(), tree_size));
+  VELLUM_ASSIGN_OR_RETURN(proof.catalog_key, indexes::CatalogKeyOf(id));
+  VELLUM_ASSIGN_OR_RETURN(proof.catalog, at.views->ProveCatalogEntry(*at.state, id));
+  return proof;
+}
+
 }  // namespace vellum::api

@@ -34,6 +34,7 @@
 #include "vellum/indexes/view_store.h"
 #include "vellum/indexes/views.h"
 #include "vellum/journal/ledger.h"
+#include "vellum/verifier/view_proof.h"
 
 namespace vellum::api {
 
@@ -89,6 +90,12 @@ class LedgerDb final : private journal::StateHook {
   // from memory; older ones are rebuilt from the nearest durable state record
   // plus the journal blocks after it. OutOfRange beyond the newest block.
   Result<StateAt> State(std::optional<std::uint64_t> height = std::nullopt);
+
+  // The proof chain from the tree of `tree_size` blocks (0: the newest) to
+  // map `id`'s catalog entry in the state after block `height` (nullopt: the
+  // newest). Map proofs for queries on `at` are then checked against the
+  // entry's map root. OutOfRange for a block beyond tree_size.
+  Result<verifier::ViewProof> ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size = 0);
 
  private:
   LedgerDb() = default;
