@@ -1,5 +1,7 @@
 #include "vellum/api/ledger_db.h"
 
+#include "vellum/engines/kv/kv_ops.h"
+
 #include <cassert>
 #include <filesystem>
 #include <iostream>
@@ -16,33 +18,76 @@ std::string Describe(const indexes::MapId& id) {
 
 }  // namespace
 
-Result<std::vector<indexes::MapOp>> ProjectTransaction(const journal::Transaction& tx) {
-  std::vector<indexes::MapOp> ops;
-  ops.reserve(tx.operations.size());
+Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {
+  TransactionEffects effects;
+  effects.writes.reserve(tx.operations.size());
   for (size_t i = 0; i < tx.operations.size(); ++i) {
     const journal::Operation& op = tx.operations[i];
+    if (engines::kv::IsKvOp(op.kind)) {
+      auto kv = engines::kv::DecodeKvOp(op.kind, op.body);
+      if (!kv.ok()) return kv.status().WithContext("operation " + std::to_string(i));
+      indexes::MapOp write{engines::kv::KvMap(kv->ns), engines::kv::KvSpec(), {}};
+      if (kv->type == engines::kv::KvOp::Type::kCompareAndSet) {
+        effects.preconditions.push_back({write.map, kv->key, kv->expected});
+      }
+      write.mutation = kv->value.has_value() && kv->type != engines::kv::KvOp::Type::kDelete
+                           ? indexes::MapMutation::Put(kv->key, *kv->value)
+                           : indexes::MapMutation::Delete(kv->key);
+      effects.writes.push_back(std::move(write));
+      continue;
+    }
     auto decoded = indexes::DecodeMapOp(op.kind, op.body);
     if (!decoded.ok()) return decoded.status().WithContext("operation " + std::to_string(i));
-    ops.push_back(std::move(decoded).value());
+    effects.writes.push_back(std::move(decoded).value());
   }
-  return ops;
+  return effects;
 }
 
-BlockProjection ProjectBlock(const indexes::StateView& state, std::span<const journal::Transaction> txs) {
+namespace {
+
+// Values written by the accepted transactions of the block being projected
+// (nullopt: deleted), consulted before the committed state.
+using PendingWrites = std::map<indexes::MapId, std::map<std::string, std::optional<std::string>>>;
+
+Result<std::optional<std::string>> CurrentValue(const indexes::Views& views, const indexes::StateView& state,
+                                                const PendingWrites& pending, const indexes::MapId& map,
+                                                const std::string& key) {
+  if (auto m = pending.find(map); m != pending.end()) {
+    if (auto k = m->second.find(key); k != m->second.end()) return k->second;
+  }
+  const auto* existing = state.Find(map);
+  if (existing == nullptr) return std::optional<std::string>();
+  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, views.MapFor(existing->spec));
+  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(existing->version, key));
+  if (!got.entry.has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(got.entry->value));
+}
+
+std::string Shown(const std::optional<std::string>& v) {
+  if (!v.has_value()) return "absent";
+  if (v->size() > 64) return "a value of " + std::to_string(v->size()) + " bytes";
+  return "'" + *v + "'";
+}
+
+}  // namespace
+
+BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateView& state,
+                             std::span<const journal::Transaction> txs) {
   BlockProjection out;
   out.verdicts.resize(txs.size());
   std::map<indexes::MapId, indexes::MapChange> merged;
+  PendingWrites pending;
   for (size_t i = 0; i < txs.size(); ++i) {
-    auto ops = ProjectTransaction(txs[i]);
-    if (!ops.ok()) {
-      out.verdicts[i] = ops.status();
+    auto effects = ProjectTransaction(txs[i]);
+    if (!effects.ok()) {
+      out.verdicts[i] = effects.status();
       continue;
     }
     // A map's spec is fixed when it is created; check against the state and
     // the earlier accepted transactions of this block before applying any.
     std::map<indexes::MapId, indexes::MapSpec> specs;
     Status verdict;
-    for (const auto& op : *ops) {
+    for (const auto& op : effects->writes) {
       const indexes::MapSpec* known = nullptr;
       if (auto it = specs.find(op.map); it != specs.end()) known = &it->second;
       else if (auto m = merged.find(op.map); m != merged.end()) known = &m->second.spec;
@@ -57,11 +102,23 @@ BlockProjection ProjectBlock(const indexes::StateView& state, std::span<const jo
       }
       specs.emplace(op.map, op.spec);
     }
+    for (const auto& pre : effects->preconditions) {
+      if (!verdict.ok()) break;
+      auto current = CurrentValue(views, state, pending, pre.map, pre.key);
+      if (!current.ok()) {
+        verdict = current.status();
+      } else if (*current != pre.expected) {
+        verdict = Aborted("compare-and-set on " + Describe(pre.map) + " key '" + pre.key + "' expected " +
+                          Shown(pre.expected) + " but found " + Shown(*current));
+      }
+    }
     if (!verdict.ok()) {
       out.verdicts[i] = verdict;
       continue;
     }
-    for (auto& op : *ops) {
+    for (auto& op : effects->writes) {
+      auto& slot = pending[op.map][op.mutation.key];
+      if (op.mutation.op == indexes::MapMutation::Op::kPut) slot = op.mutation.value; else slot.reset();
       auto& change = merged[op.map];
       change.id = op.map;
       change.spec = op.spec;
@@ -110,7 +167,7 @@ Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::u
       return VerificationFailed({"block.tx_root", merkle::HashHex(header.tx_root), merkle::HashHex(tx_root), h, to})
           .WithContext("block " + std::to_string(h));
     }
-    BlockProjection projection = ProjectBlock(*views.Current(), txs);
+    BlockProjection projection = ProjectBlock(views, *views.Current(), txs);
     for (size_t i = 0; i < projection.verdicts.size(); ++i) {
       if (!projection.verdicts[i].ok()) {
         return DataLoss("block " + std::to_string(h) + ": committed transaction " +
@@ -190,7 +247,7 @@ Result<journal::Receipt> LedgerDb::Execute(journal::Transaction tx) {
 
 Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::span<const journal::Transaction> txs,
                                           std::span<Status> verdicts) {
-  BlockProjection projection = ProjectBlock(*views_->Current(), txs);
+  BlockProjection projection = ProjectBlock(*views_, *views_->Current(), txs);
   bool any = false;
   for (size_t i = 0; i < txs.size(); ++i) {
     verdicts[i] = projection.verdicts[i];

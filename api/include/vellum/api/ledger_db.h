@@ -44,19 +44,36 @@ struct LedgerDbOptions {
   indexes::ViewsOptions views;
 };
 
-// The map operations of a transaction, decoded and validated (pure).
+// A condition a transaction needs at commit time: `key` of `map` holds
+// `expected` (nullopt: is absent). Compare-and-set writes carry one.
+struct Precondition {
+  indexes::MapId map;
+  std::string key;
+  std::optional<std::string> expected;
+};
+
+// What a transaction does to the views, decoded and validated (pure): raw
+// map operations (0x01xx) and key-value operations (0x02xx).
+struct TransactionEffects {
+  std::vector<indexes::MapOp> writes;
+  std::vector<Precondition> preconditions;
+};
 // InvalidArgument naming the operation index for an unknown kind or a
 // malformed body.
-Result<std::vector<indexes::MapOp>> ProjectTransaction(const journal::Transaction& tx);
+Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx);
 
-// Projects transactions in order onto `state`: the accepted ones' changes,
-// merged per map, and a verdict per transaction (non-OK: refused, no
-// effect). Pure; the commit thread, replay and the audit all use it.
+// Projects transactions in order onto `state` (read through `views`): the
+// accepted ones' changes, merged per map, and a verdict per transaction
+// (non-OK: refused, no effect — INVALID_ARGUMENT, FAILED_PRECONDITION for a
+// conflicting map spec, ABORTED for a failed comparison). Preconditions see
+// the writes of earlier accepted transactions of the same block. The commit
+// thread, replay and the audit all use it.
 struct BlockProjection {
   std::vector<indexes::MapChange> changes;
   std::vector<Status> verdicts;
 };
-BlockProjection ProjectBlock(const indexes::StateView& state, std::span<const journal::Transaction> txs);
+BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateView& state,
+                             std::span<const journal::Transaction> txs);
 
 // Replays blocks [from, to) of `journal` into `views` (whose current state
 // must be block from-1), checking each state root against its header.

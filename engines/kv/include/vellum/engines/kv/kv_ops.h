@@ -1,0 +1,57 @@
+// Key-value engine: its key layout and its write operations
+// (docs/FORMAT.md, "Key-value operations").
+//
+// Layout: namespace NS is the plain authenticated map (model "kv", name NS,
+// part ""); a key is its raw bytes (1..4 KiB, byte order = scan order), a
+// value its raw bytes (0..1 MiB).
+//
+// Operations (kinds 0x0200..0x02ff):
+//   put     NS KEY VALUE
+//   delete  NS KEY
+//   compare-and-set NS KEY EXPECTED? NEW?   — applied only if the key's value
+//     at commit time equals EXPECTED (absent when EXPECTED is not given); NEW
+//     absent deletes the key. A failed comparison aborts the transaction.
+//
+// Thread-safety: pure functions.
+#ifndef VELLUM_ENGINES_KV_KV_OPS_H_
+#define VELLUM_ENGINES_KV_KV_OPS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vellum/base/status.h"
+#include "vellum/indexes/views.h"
+
+namespace vellum::engines::kv {
+
+inline constexpr std::uint16_t kOpPut = 0x0200;
+inline constexpr std::uint16_t kOpDelete = 0x0201;
+inline constexpr std::uint16_t kOpCompareAndSet = 0x0202;
+inline constexpr size_t kMaxNamespaceSize = 255;
+
+// True for the operation kinds this engine owns.
+inline bool IsKvOp(std::uint16_t kind) { return kind >= 0x0200 && kind <= 0x02ff; }
+
+struct KvOp {
+  enum class Type : std::uint8_t { kPut, kDelete, kCompareAndSet };
+  Type type = Type::kPut;
+  std::string ns;
+  std::string key;
+  std::optional<std::string> value;     // put: the value; CAS: the new value (nullopt deletes)
+  std::optional<std::string> expected;  // CAS: the value required now (nullopt: must be absent)
+};
+
+indexes::MapId KvMap(std::string_view ns);
+const indexes::MapSpec& KvSpec();
+
+std::uint16_t KvOpKind(const KvOp& op);
+std::string EncodeKvOp(const KvOp& op);
+// Strict. InvalidArgument for an unknown kind, malformed body, an empty or
+// over-long namespace, an empty key or one over 4 KiB, a value over 1 MiB.
+Result<KvOp> DecodeKvOp(std::uint16_t kind, std::string_view body);
+
+}  // namespace vellum::engines::kv
+
+#endif  // VELLUM_ENGINES_KV_KV_OPS_H_
