@@ -298,4 +298,28 @@ Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes
   return proof;
 }
 
+Result<LedgerDb::KvAnswer> LedgerDb::ProveKvGet(const StateAt& at, const std::string& ns, const std::string& key,
+                                                std::uint64_t tree_size) {
+  KvAnswer answer;
+  const indexes::MapId id = engines::kv::KvMap(ns);
+  VELLUM_ASSIGN_OR_RETURN(answer.view, ProveView(at, id, tree_size));
+  if (const auto* map = at.state->Find(id)) {
+    VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
+    VELLUM_ASSIGN_OR_RETURN(answer.map, reader.ProveGet(map->version, key));
+  }
+  return answer;
+}
+
+Result<LedgerDb::KvAnswer> LedgerDb::ProveKvScan(const StateAt& at, const std::string& ns,
+                                                 const engines::kv::KvScan& scan, std::uint64_t tree_size) {
+  KvAnswer answer;
+  const indexes::MapId id = engines::kv::KvMap(ns);
+  VELLUM_ASSIGN_OR_RETURN(answer.view, ProveView(at, id, tree_size));
+  if (const auto* map = at.state->Find(id)) {
+    VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
+    VELLUM_ASSIGN_OR_RETURN(answer.map, reader.ProveRange(map->version, engines::kv::ToRangeQuery(scan)));
+  }
+  return answer;
+}
+
 }  // namespace vellum::api

@@ -414,5 +414,90 @@ TEST_CASE("Concurrent compare-and-set increments: every success counts, conflict
   CHECK(KvGet(**db, "counters", "n") == std::optional<std::string>("150"));
 }
 
+TEST_CASE("Key-value gets and scans are proven against a signed checkpoint (randomized vs std::map)", "[api][kv][proof]") {
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "kvq", SmallOptions());
+  REQUIRE(db.ok());
+  std::mt19937_64 rng(99);
+  std::map<std::string, std::string> model;
+  auto random_key = [&] { return std::string(1, static_cast<char>('a' + rng() % 4)) + std::to_string(rng() % 60); };
+  for (int b = 0; b < 30; ++b) {
+    journal::Transaction tx;
+    for (int i = 0; i < 8; ++i) {
+      std::string key = random_key();
+      if (rng() % 4 == 0) {
+        tx.operations.push_back(KvOp({kv::KvOp::Type::kDelete, "inv", key, std::nullopt, std::nullopt}));
+        model.erase(key);
+      } else {
+        std::string value = "v" + std::to_string(rng() % 1000);
+        tx.operations.push_back(KvOp({kv::KvOp::Type::kPut, "inv", key, value, std::nullopt}));
+        model[key] = value;
+      }
+    }
+    REQUIRE((*db)->Execute(std::move(tx)).ok());
+  }
+  auto note = (*db)->journal().Checkpoint();
+  auto cp = merkle::VerifyCheckpoint(*note, *merkle::NoteVerifier::Parse((*db)->journal().vkey()));
+  REQUIRE(cp.ok());
+  auto at = (*db)->State();
+  REQUIRE(at.ok());
+
+  auto verified_entry = [&](const LedgerDb::KvAnswer& answer) {
+    auto view = verifier::VerifyViewProof(answer.view, cp->size, cp->root);
+    REQUIRE(view.ok());
+    return view->entry;
+  };
+  for (int q = 0; q < 200; ++q) {
+    kv::KvScan scan;
+    if (rng() % 2 == 0) {
+      scan.prefix = std::string(1, static_cast<char>('a' + rng() % 5));
+    } else {
+      scan.lo = random_key();
+      if (rng() % 3 != 0) scan.hi = random_key();
+    }
+    scan.limit = rng() % 3 == 0 ? 1000 : 1 + rng() % 10;
+    scan.reverse = rng() % 2 == 0;
+    auto answer = (*db)->ProveKvScan(*at, "inv", scan, cp->size);
+    REQUIRE(answer.ok());
+    auto result = kv::VerifyKvScan(scan, verified_entry(*answer), answer->map);
+    REQUIRE(result.ok());
+    // The model's answer.
+    std::vector<kv::KvEntry> want;
+    const std::string lo = scan.prefix ? *scan.prefix : scan.lo;
+    for (const auto& [k, v] : model) {
+      const bool in = scan.prefix ? k.starts_with(*scan.prefix) : (k >= lo && (!scan.hi || k < *scan.hi));
+      if (in) want.push_back({k, v});
+    }
+    if (scan.reverse) std::reverse(want.begin(), want.end());
+    const bool more = want.size() > scan.limit;
+    if (more) want.resize(scan.limit);
+    CHECK(result->entries == want);
+    CHECK(result->has_more == more);
+    // The same proof does not verify a different query.
+    kv::KvScan other = scan;
+    other.limit = scan.limit + 1;
+    auto mismatch = kv::VerifyKvScan(other, verified_entry(*answer), answer->map);
+    if (mismatch.ok()) CHECK((!more && mismatch->entries == result->entries));
+  }
+  for (int q = 0; q < 100; ++q) {
+    const std::string key = random_key();
+    auto answer = (*db)->ProveKvGet(*at, "inv", key, cp->size);
+    REQUIRE(answer.ok());
+    auto got = kv::VerifyKvGet(key, verified_entry(*answer), answer->map);
+    REQUIRE(got.ok());
+    auto it = model.find(key);
+    CHECK(*got == (it == model.end() ? std::nullopt : std::optional<std::string>(it->second)));
+    // A proof for one key is no proof for another.
+    const std::string other = key + "x";
+    auto wrong = kv::VerifyKvGet(other, verified_entry(*answer), answer->map);
+    CHECK((!wrong.ok() || !wrong->has_value()));
+  }
+  // A namespace that does not exist: proven absent, empty answers.
+  auto none = (*db)->ProveKvGet(*at, "nope", "k", cp->size);
+  REQUIRE(none.ok());
+  CHECK_FALSE(verified_entry(*none).has_value());
+  CHECK(kv::VerifyKvGet("k", std::nullopt, none->map)->has_value() == false);
+}
+
 }  // namespace
 }  // namespace vellum::api

@@ -33,6 +33,7 @@
 #include "vellum/indexes/map_ops.h"
 #include "vellum/indexes/view_store.h"
 #include "vellum/indexes/views.h"
+#include "vellum/engines/kv/kv_query.h"
 #include "vellum/journal/ledger.h"
 #include "vellum/verifier/view_proof.h"
 
@@ -113,6 +114,19 @@ class LedgerDb final : private journal::StateHook {
   // newest). Map proofs for queries on `at` are then checked against the
   // entry's map root. OutOfRange for a block beyond tree_size.
   Result<verifier::ViewProof> ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size = 0);
+
+  // A key-value answer: the chain to the namespace's catalog entry and the
+  // map proof of the query (empty when the namespace does not exist). The
+  // client checks it with verifier::VerifyViewProof and then
+  // engines::kv::VerifyKvGet / VerifyKvScan.
+  struct KvAnswer {
+    verifier::ViewProof view;
+    merkle::MapProof map;
+  };
+  Result<KvAnswer> ProveKvGet(const StateAt& at, const std::string& ns, const std::string& key,
+                              std::uint64_t tree_size = 0);
+  Result<KvAnswer> ProveKvScan(const StateAt& at, const std::string& ns, const engines::kv::KvScan& scan,
+                               std::uint64_t tree_size = 0);
 
  private:
   LedgerDb() = default;

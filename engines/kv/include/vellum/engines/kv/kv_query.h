@@ -1,0 +1,62 @@
+// Key-value queries and their pure verification (the engine's evaluator):
+// get and scans (range, prefix, limit, reverse, continuation), checked
+// against a namespace's catalog entry proven under a block's state root
+// (verifier::VerifyViewProof). A client runs these without trusting the
+// server: a missing, extra, altered or reordered entry fails.
+//
+// Thread-safety: pure functions.
+#ifndef VELLUM_ENGINES_KV_KV_QUERY_H_
+#define VELLUM_ENGINES_KV_KV_QUERY_H_
+
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vellum/base/status.h"
+#include "vellum/merkle/catalog.h"
+#include "vellum/merkle/map_proof.h"
+
+namespace vellum::engines::kv {
+
+// Keys in [lo, hi) — or starting with `prefix` when set (lo/hi ignored) —
+// ascending (or descending if `reverse`), at most `limit`.
+struct KvScan {
+  std::string lo;
+  std::optional<std::string> hi;
+  std::optional<std::string> prefix;
+  std::uint64_t limit = std::numeric_limits<std::uint64_t>::max();
+  bool reverse = false;
+};
+
+struct KvEntry {
+  std::string key;
+  std::string value;
+  bool operator==(const KvEntry&) const = default;
+};
+
+struct KvScanResult {
+  std::vector<KvEntry> entries;
+  bool has_more = false;                // more entries match than were returned
+  std::optional<std::string> next_key;  // where the next page starts (see merkle::MapRangeResult)
+};
+
+// The map range a scan reads.
+merkle::MapRangeQuery ToRangeQuery(const KvScan& scan);
+
+// Verifies a scan answer. `entry` is the namespace's verified catalog entry
+// (nullopt: the namespace is proven not to exist, and the answer is empty
+// whatever `proof` holds). Errors: InvalidArgument (malformed),
+// kDataLoss with the failed check ("map.root", "map.range.gap", ...), or
+// "kv.map_kind" if the entry is not a key-value namespace.
+Result<KvScanResult> VerifyKvScan(const KvScan& scan, const std::optional<merkle::CatalogEntry>& entry,
+                                  const merkle::MapProof& proof);
+
+// Verifies a get answer: the value, or nullopt if the key is proven absent.
+Result<std::optional<std::string>> VerifyKvGet(std::string_view key, const std::optional<merkle::CatalogEntry>& entry,
+                                               const merkle::MapProof& proof);
+
+}  // namespace vellum::engines::kv
+
+#endif  // VELLUM_ENGINES_KV_KV_QUERY_H_
