@@ -23,6 +23,12 @@ Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {
   effects.writes.reserve(tx.operations.size());
   for (size_t i = 0; i < tx.operations.size(); ++i) {
     const journal::Operation& op = tx.operations[i];
+    if (engines::kv::IsZsetOp(op.kind)) {
+      auto z = engines::kv::DecodeZsetOp(op.kind, op.body);
+      if (!z.ok()) return z.status().WithContext("operation " + std::to_string(i));
+      effects.zset_ops.push_back(std::move(z).value());
+      continue;
+    }
     if (engines::kv::IsKvOp(op.kind)) {
       auto kv = engines::kv::DecodeKvOp(op.kind, op.body);
       if (!kv.ok()) return kv.status().WithContext("operation " + std::to_string(i));
@@ -63,6 +69,57 @@ Result<std::optional<std::string>> CurrentValue(const indexes::Views& views, con
   return std::optional<std::string>(std::move(got.entry->value));
 }
 
+// Turns the transaction's sorted-set operations into writes, reading each
+// member's current score (this transaction's earlier operations first, then
+// the block's earlier transactions, then the committed state).
+Status ResolveZsetOps(const indexes::Views& views, const indexes::StateView& state, const PendingWrites& pending,
+                      TransactionEffects& effects) {
+  namespace kv = engines::kv;
+  PendingWrites local;
+  for (const kv::ZsetOp& z : effects.zset_ops) {
+    const indexes::MapId members = kv::ZsetMembersMap(z.ns, z.set);
+    const indexes::MapId scores = kv::ZsetScoresMap(z.ns, z.set);
+    std::optional<std::string> old_raw;
+    if (auto m = local.find(members); m != local.end() && m->second.count(z.member) != 0) {
+      old_raw = m->second.at(z.member);
+    } else {
+      VELLUM_ASSIGN_OR_RETURN(old_raw, CurrentValue(views, state, pending, members, z.member));
+    }
+    std::optional<std::int64_t> old_score;
+    if (old_raw.has_value()) {
+      VELLUM_ASSIGN_OR_RETURN(std::int64_t decoded, kv::DecodeScore(*old_raw));
+      old_score = decoded;
+    }
+    std::optional<std::int64_t> new_score;
+    switch (z.type) {
+      case kv::ZsetOp::Type::kAdd: new_score = z.score; break;
+      case kv::ZsetOp::Type::kIncrement: {
+        std::int64_t sum = 0;
+        if (__builtin_add_overflow(old_score.value_or(0), z.score, &sum)) {
+          return OutOfRange("incrementing the score of '" + z.member + "' in " + Describe(members) + " by " +
+                            std::to_string(z.score) + " overflows int64");
+        }
+        new_score = sum;
+        break;
+      }
+      case kv::ZsetOp::Type::kRemove: break;
+    }
+    if (old_score.has_value()) {
+      effects.writes.push_back({scores, kv::KvSpec(), indexes::MapMutation::Delete(kv::ZsetScoreKey(*old_score, z.member))});
+    }
+    if (new_score.has_value()) {
+      effects.writes.push_back({members, kv::ZsetMembersSpec(),
+                                indexes::MapMutation::Put(z.member, kv::EncodeScore(*new_score), *new_score)});
+      effects.writes.push_back({scores, kv::KvSpec(), indexes::MapMutation::Put(kv::ZsetScoreKey(*new_score, z.member), "")});
+      local[members][z.member] = kv::EncodeScore(*new_score);
+    } else if (old_score.has_value()) {
+      effects.writes.push_back({members, kv::ZsetMembersSpec(), indexes::MapMutation::Delete(z.member)});
+      local[members][z.member].reset();
+    }
+  }
+  return Status::Ok();
+}
+
 std::string Shown(const std::optional<std::string>& v) {
   if (!v.has_value()) return "absent";
   if (v->size() > 64) return "a value of " + std::to_string(v->size()) + " bytes";
@@ -83,11 +140,12 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       out.verdicts[i] = effects.status();
       continue;
     }
+    Status verdict = ResolveZsetOps(views, state, pending, *effects);
     // A map's spec is fixed when it is created; check against the state and
     // the earlier accepted transactions of this block before applying any.
     std::map<indexes::MapId, indexes::MapSpec> specs;
-    Status verdict;
     for (const auto& op : effects->writes) {
+      if (!verdict.ok()) break;
       const indexes::MapSpec* known = nullptr;
       if (auto it = specs.find(op.map); it != specs.end()) known = &it->second;
       else if (auto m = merged.find(op.map); m != merged.end()) known = &m->second.spec;
@@ -298,28 +356,74 @@ Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes
   return proof;
 }
 
-Result<LedgerDb::KvAnswer> LedgerDb::ProveKvGet(const StateAt& at, const std::string& ns, const std::string& key,
-                                                std::uint64_t tree_size) {
-  KvAnswer answer;
-  const indexes::MapId id = engines::kv::KvMap(ns);
-  VELLUM_ASSIGN_OR_RETURN(answer.view, ProveView(at, id, tree_size));
+namespace {
+
+// The proof of `query` (get or range) on map `id` in `at`, plus its view chain.
+template <typename ProveFn>
+Result<LedgerDb::KvAnswer> AnswerOn(LedgerDb& db, const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size,
+                                    ProveFn prove) {
+  LedgerDb::KvAnswer answer;
+  VELLUM_ASSIGN_OR_RETURN(answer.view, db.ProveView(at, id, tree_size));
   if (const auto* map = at.state->Find(id)) {
     VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
-    VELLUM_ASSIGN_OR_RETURN(answer.map, reader.ProveGet(map->version, key));
+    VELLUM_ASSIGN_OR_RETURN(answer.map, prove(reader, map->version));
   }
   return answer;
 }
 
+}  // namespace
+
+Result<LedgerDb::KvAnswer> LedgerDb::ProveKvGet(const StateAt& at, const std::string& ns, const std::string& key,
+                                                std::uint64_t tree_size) {
+  return AnswerOn(*this, at, engines::kv::KvMap(ns), tree_size,
+                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) { return m.ProveGet(v, key); });
+}
+
 Result<LedgerDb::KvAnswer> LedgerDb::ProveKvScan(const StateAt& at, const std::string& ns,
                                                  const engines::kv::KvScan& scan, std::uint64_t tree_size) {
-  KvAnswer answer;
-  const indexes::MapId id = engines::kv::KvMap(ns);
-  VELLUM_ASSIGN_OR_RETURN(answer.view, ProveView(at, id, tree_size));
-  if (const auto* map = at.state->Find(id)) {
-    VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
-    VELLUM_ASSIGN_OR_RETURN(answer.map, reader.ProveRange(map->version, engines::kv::ToRangeQuery(scan)));
-  }
+  return AnswerOn(*this, at, engines::kv::KvMap(ns), tree_size,
+                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                    return m.ProveRange(v, engines::kv::ToRangeQuery(scan));
+                  });
+}
+
+Result<LedgerDb::ZsetRankAnswer> LedgerDb::ProveZsetRank(const StateAt& at, const std::string& ns, const std::string& set,
+                                                         const std::string& member, std::uint64_t tree_size) {
+  namespace kv = engines::kv;
+  ZsetRankAnswer answer;
+  std::optional<std::int64_t> score;
+  VELLUM_ASSIGN_OR_RETURN(answer.members,
+                          AnswerOn(*this, at, kv::ZsetMembersMap(ns, set), tree_size,
+                                   [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) -> Result<merkle::MapProof> {
+                                     VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, m.Get(v, member));
+                                     if (got.entry.has_value()) {
+                                       VELLUM_ASSIGN_OR_RETURN(score, kv::DecodeScore(got.entry->value));
+                                     }
+                                     return m.ProveGet(v, member);
+                                   }));
+  const std::string key = kv::ZsetScoreKey(score.value_or(0), member);
+  VELLUM_ASSIGN_OR_RETURN(answer.scores, AnswerOn(*this, at, kv::ZsetScoresMap(ns, set), tree_size,
+                                                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                                                    return m.ProveGet(v, key);
+                                                  }));
   return answer;
+}
+
+Result<LedgerDb::KvAnswer> LedgerDb::ProveZsetTop(const StateAt& at, const std::string& ns, const std::string& set,
+                                                  std::uint64_t n, std::uint64_t tree_size) {
+  return AnswerOn(*this, at, engines::kv::ZsetScoresMap(ns, set), tree_size,
+                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                    return m.ProveRange(v, engines::kv::ZsetTopQuery(n));
+                  });
+}
+
+Result<LedgerDb::KvAnswer> LedgerDb::ProveZsetScoreRange(const StateAt& at, const std::string& ns, const std::string& set,
+                                                         std::int64_t min, std::int64_t max, std::uint64_t limit,
+                                                         std::uint64_t tree_size) {
+  return AnswerOn(*this, at, engines::kv::ZsetScoresMap(ns, set), tree_size,
+                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                    return m.ProveRange(v, engines::kv::ZsetScoreRangeQuery(min, max, limit));
+                  });
 }
 
 }  // namespace vellum::api

@@ -499,5 +499,107 @@ TEST_CASE("Key-value gets and scans are proven against a signed checkpoint (rand
   CHECK(kv::VerifyKvGet("k", std::nullopt, none->map)->has_value() == false);
 }
 
+journal::Operation Zop(kv::ZsetOp::Type type, const std::string& member, std::int64_t score) {
+  kv::ZsetOp op{type, "game", "scores", member, score};
+  return {kv::ZsetOpKind(op), kv::EncodeZsetOp(op)};
+}
+
+TEST_CASE("Leaderboards: ranks, top-n and score ranges proven (randomized vs a model)", "[api][kv][zset]") {
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "zset", SmallOptions());
+  REQUIRE(db.ok());
+  std::mt19937_64 rng(5);
+  std::map<std::string, std::int64_t> model;
+  for (int b = 0; b < 40; ++b) {
+    journal::Transaction tx;
+    for (int i = 0; i < 6; ++i) {
+      const std::string member = "p" + std::to_string(rng() % 50);
+      const std::int64_t x = static_cast<std::int64_t>(rng() % 200) - 50;
+      switch (rng() % 4) {
+        case 0: tx.operations.push_back(Zop(kv::ZsetOp::Type::kRemove, member, 0)); model.erase(member); break;
+        case 1: tx.operations.push_back(Zop(kv::ZsetOp::Type::kIncrement, member, x)); model[member] += x; break;
+        default: tx.operations.push_back(Zop(kv::ZsetOp::Type::kAdd, member, x)); model[member] = x; break;
+      }
+    }
+    REQUIRE((*db)->Execute(std::move(tx)).ok());
+  }
+  // The model's order: highest score first, ties by higher member bytes first.
+  std::vector<kv::ZsetMember> desc;
+  for (const auto& [m, sc] : model) desc.push_back({m, sc});
+  std::sort(desc.begin(), desc.end(), [](const auto& a, const auto& b) {
+    return a.score != b.score ? a.score > b.score : a.member > b.member;
+  });
+
+  auto cp = merkle::VerifyCheckpoint(*(*db)->journal().Checkpoint(), *merkle::NoteVerifier::Parse((*db)->journal().vkey()));
+  REQUIRE(cp.ok());
+  auto at = (*db)->State();
+  REQUIRE(at.ok());
+  auto entry_of = [&](const LedgerDb::KvAnswer& a) {
+    auto v = verifier::VerifyViewProof(a.view, cp->size, cp->root);
+    REQUIRE(v.ok());
+    return v->entry;
+  };
+  for (int q = 0; q < 60; ++q) {
+    const std::string member = "p" + std::to_string(rng() % 55);
+    auto answer = (*db)->ProveZsetRank(*at, "game", "scores", member, cp->size);
+    REQUIRE(answer.ok());
+    auto rank = kv::VerifyZsetRank(member, entry_of(answer->members), answer->members.map, entry_of(answer->scores),
+                                   answer->scores.map);
+    REQUIRE(rank.ok());
+    auto it = std::find_if(desc.begin(), desc.end(), [&](const auto& e) { return e.member == member; });
+    if (it == desc.end()) {
+      CHECK_FALSE(rank->has_value());
+    } else {
+      REQUIRE(rank->has_value());
+      CHECK((*rank)->score == it->score);
+      CHECK((*rank)->rank == static_cast<std::uint64_t>(it - desc.begin()));
+      CHECK((*rank)->total == desc.size());
+      // Swapping in another member's scores proof must not pass.
+      const std::string other = member == desc.front().member ? desc.back().member : desc.front().member;
+      auto other_answer = (*db)->ProveZsetRank(*at, "game", "scores", other, cp->size);
+      auto forged = kv::VerifyZsetRank(member, entry_of(answer->members), answer->members.map,
+                                       entry_of(answer->scores), other_answer->scores.map);
+      CHECK((!forged.ok() || other == member));
+    }
+  }
+  for (std::uint64_t n : {1, 3, 10, 100}) {
+    auto answer = (*db)->ProveZsetTop(*at, "game", "scores", n, cp->size);
+    REQUIRE(answer.ok());
+    auto top = kv::VerifyZsetTop(n, entry_of(*answer), answer->map);
+    REQUIRE(top.ok());
+    std::vector<kv::ZsetMember> want(desc.begin(), desc.begin() + static_cast<long>(std::min<size_t>(n, desc.size())));
+    CHECK(*top == want);
+    // Checked for a smaller n, the same proof may only ever yield that
+    // smaller, still correct, answer.
+    if (n > 1 && want.size() >= n) {
+      auto smaller = kv::VerifyZsetTop(n - 1, entry_of(*answer), answer->map);
+      if (smaller.ok()) CHECK(*smaller == std::vector<kv::ZsetMember>(want.begin(), want.end() - 1));
+    }
+    // A proof of the top n cannot pass as a longer top list when more members exist.
+    if (desc.size() > n) CHECK_FALSE(kv::VerifyZsetTop(n + 1, entry_of(*answer), answer->map).ok());
+  }
+  for (int q = 0; q < 30; ++q) {
+    const std::int64_t lo = static_cast<std::int64_t>(rng() % 300) - 100;
+    const std::int64_t hi = lo + static_cast<std::int64_t>(rng() % 150);
+    const std::uint64_t limit = 1 + rng() % 20;
+    auto answer = (*db)->ProveZsetScoreRange(*at, "game", "scores", lo, hi, limit, cp->size);
+    REQUIRE(answer.ok());
+    auto got = kv::VerifyZsetScoreRange(lo, hi, limit, entry_of(*answer), answer->map);
+    REQUIRE(got.ok());
+    std::vector<kv::ZsetMember> want;
+    for (auto it = desc.rbegin(); it != desc.rend(); ++it) {
+      if (it->score >= lo && it->score <= hi && want.size() < limit) want.push_back(*it);
+    }
+    CHECK(*got == want);
+  }
+  // Overflow refuses the transaction alone.
+  journal::Transaction big;
+  big.operations.push_back(Zop(kv::ZsetOp::Type::kAdd, "max", std::numeric_limits<std::int64_t>::max()));
+  REQUIRE((*db)->Execute(big).ok());
+  journal::Transaction overflow;
+  overflow.operations.push_back(Zop(kv::ZsetOp::Type::kIncrement, "max", 1));
+  CHECK((*db)->Execute(overflow).status().code() == StatusCode::kOutOfRange);
+}
+
 }  // namespace
 }  // namespace vellum::api

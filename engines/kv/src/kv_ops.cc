@@ -1,6 +1,7 @@
 #include "vellum/engines/kv/kv_ops.h"
 
 #include "vellum/base/encoding.h"
+#include "vellum/base/tuple.h"
 #include "vellum/merkle/map_proof.h"
 
 namespace vellum::engines::kv {
@@ -57,6 +58,7 @@ std::string EncodeKvOp(const KvOp& op) {
 }
 
 Result<KvOp> DecodeKvOp(std::uint16_t kind, std::string_view body) {
+  if (IsZsetOp(kind)) return InvalidArgument("operation kind " + std::to_string(kind) + " is a sorted-set operation");
   KvOp op;
   switch (kind) {
     case kOpPut: op.type = KvOp::Type::kPut; break;
@@ -75,6 +77,57 @@ Result<KvOp> DecodeKvOp(std::uint16_t kind, std::string_view body) {
   }
   if (r.ok() && op.ns.empty()) r.Fail("namespace must not be empty");
   if (r.ok() && op.key.empty()) r.Fail("key must not be empty");
+  VELLUM_RETURN_IF_ERROR(r.Finish());
+  return op;
+}
+
+indexes::MapId ZsetMembersMap(std::string_view ns, std::string_view set) {
+  return {"zset", std::string(ns), std::string(set) + "/members"};
+}
+indexes::MapId ZsetScoresMap(std::string_view ns, std::string_view set) {
+  return {"zset", std::string(ns), std::string(set) + "/by-score"};
+}
+const indexes::MapSpec& ZsetMembersSpec() {
+  static const indexes::MapSpec spec{merkle::MapKind::kInt64Aggregate, merkle::kZeroHash};
+  return spec;
+}
+
+std::uint16_t ZsetOpKind(const ZsetOp& op) {
+  switch (op.type) {
+    case ZsetOp::Type::kAdd: return kOpZsetAdd;
+    case ZsetOp::Type::kIncrement: return kOpZsetIncrement;
+    case ZsetOp::Type::kRemove: return kOpZsetRemove;
+  }
+  return kOpZsetAdd;
+}
+
+std::string EncodeZsetOp(const ZsetOp& op) {
+  ByteWriter w(32 + op.ns.size() + op.set.size() + op.member.size());
+  w.Bytes(op.ns);
+  w.Bytes(op.set);
+  w.Bytes(op.member);
+  if (op.type != ZsetOp::Type::kRemove) w.I64(op.score);
+  return w.Take();
+}
+
+Result<ZsetOp> DecodeZsetOp(std::uint16_t kind, std::string_view body) {
+  ZsetOp op;
+  switch (kind) {
+    case kOpZsetAdd: op.type = ZsetOp::Type::kAdd; break;
+    case kOpZsetIncrement: op.type = ZsetOp::Type::kIncrement; break;
+    case kOpZsetRemove: op.type = ZsetOp::Type::kRemove; break;
+    default: return InvalidArgument("operation kind " + std::to_string(kind) + " is not a sorted-set operation");
+  }
+  ByteReader r(body, "sorted-set operation");
+  op.ns = std::string(r.Bytes(kMaxNamespaceSize));
+  op.set = std::string(r.Bytes(kMaxSetNameSize));
+  // The scores key holds the member plus at most 12 bytes of tuple framing
+  // and escapes; keep it within the map's key limit in the worst case.
+  op.member = std::string(r.Bytes(merkle::kMaxMapKeySize / 2 - 16));
+  if (op.type != ZsetOp::Type::kRemove) op.score = r.I64();
+  if (r.ok() && (op.ns.empty() || op.set.empty() || op.member.empty())) {
+    r.Fail("namespace, set and member must not be empty");
+  }
   VELLUM_RETURN_IF_ERROR(r.Finish());
   return op;
 }

@@ -33,6 +33,7 @@
 #include "vellum/indexes/map_ops.h"
 #include "vellum/indexes/view_store.h"
 #include "vellum/indexes/views.h"
+#include "vellum/engines/kv/kv_ops.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/journal/ledger.h"
 #include "vellum/verifier/view_proof.h"
@@ -58,6 +59,9 @@ struct Precondition {
 struct TransactionEffects {
   std::vector<indexes::MapOp> writes;
   std::vector<Precondition> preconditions;
+  // Sorted-set operations read the current score, so they become writes only
+  // when their block is projected.
+  std::vector<engines::kv::ZsetOp> zset_ops;
 };
 // InvalidArgument naming the operation index for an unknown kind or a
 // malformed body.
@@ -127,6 +131,22 @@ class LedgerDb final : private journal::StateHook {
                               std::uint64_t tree_size = 0);
   Result<KvAnswer> ProveKvScan(const StateAt& at, const std::string& ns, const engines::kv::KvScan& scan,
                                std::uint64_t tree_size = 0);
+
+  // Sorted sets (leaderboards). A rank answer carries the members map's
+  // answer (the score) and the scores map's answer (the position); top-n
+  // and score ranges read the scores map only. Checked with
+  // engines::kv::VerifyZsetRank / VerifyZsetTop / VerifyZsetScoreRange.
+  struct ZsetRankAnswer {
+    KvAnswer members;
+    KvAnswer scores;
+  };
+  Result<ZsetRankAnswer> ProveZsetRank(const StateAt& at, const std::string& ns, const std::string& set,
+                                       const std::string& member, std::uint64_t tree_size = 0);
+  Result<KvAnswer> ProveZsetTop(const StateAt& at, const std::string& ns, const std::string& set, std::uint64_t n,
+                                std::uint64_t tree_size = 0);
+  Result<KvAnswer> ProveZsetScoreRange(const StateAt& at, const std::string& ns, const std::string& set,
+                                       std::int64_t min, std::int64_t max, std::uint64_t limit,
+                                       std::uint64_t tree_size = 0);
 
  private:
   LedgerDb() = default;

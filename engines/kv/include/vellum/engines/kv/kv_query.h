@@ -57,6 +57,49 @@ Result<KvScanResult> VerifyKvScan(const KvScan& scan, const std::optional<merkle
 Result<std::optional<std::string>> VerifyKvGet(std::string_view key, const std::optional<merkle::CatalogEntry>& entry,
                                                const merkle::MapProof& proof);
 
+// ---- Sorted sets (layout in kv_ops.h) ---------------------------------------
+
+// The scores-map key of (score, member): tuple(int64, bytes), so byte order
+// is (score, member) order.
+std::string ZsetScoreKey(std::int64_t score, std::string_view member);
+// InvalidArgument unless `key` is exactly such a tuple.
+Result<std::pair<std::int64_t, std::string>> DecodeZsetScoreKey(std::string_view key);
+std::string EncodeScore(std::int64_t score);  // 8 bytes big-endian two's complement
+Result<std::int64_t> DecodeScore(std::string_view bytes);
+
+struct ZsetMember {
+  std::string member;
+  std::int64_t score = 0;
+  bool operator==(const ZsetMember&) const = default;
+};
+
+struct ZsetRank {
+  std::int64_t score = 0;
+  std::uint64_t rank = 0;   // 0 = highest score (ties: higher member bytes first)
+  std::uint64_t total = 0;  // members in the set
+};
+
+// The map ranges the leaderboard queries read on the scores map.
+merkle::MapRangeQuery ZsetTopQuery(std::uint64_t n);
+merkle::MapRangeQuery ZsetScoreRangeQuery(std::int64_t min, std::int64_t max, std::uint64_t limit);
+
+// A member's score and rank: a get proof on the members map (its score) and
+// a get proof on the scores map for (score, member), whose proven position
+// is the rank. nullopt: the member is proven absent. Both entries come from
+// verified catalog entries of the same block.
+Result<std::optional<ZsetRank>> VerifyZsetRank(std::string_view member,
+                                               const std::optional<merkle::CatalogEntry>& members_entry,
+                                               const merkle::MapProof& members_proof,
+                                               const std::optional<merkle::CatalogEntry>& scores_entry,
+                                               const merkle::MapProof& scores_proof);
+// The n highest-scoring members, highest first.
+Result<std::vector<ZsetMember>> VerifyZsetTop(std::uint64_t n, const std::optional<merkle::CatalogEntry>& scores_entry,
+                                              const merkle::MapProof& proof);
+// Members with min <= score <= max, lowest first, at most `limit`.
+Result<std::vector<ZsetMember>> VerifyZsetScoreRange(std::int64_t min, std::int64_t max, std::uint64_t limit,
+                                                     const std::optional<merkle::CatalogEntry>& scores_entry,
+                                                     const merkle::MapProof& proof);
+
 }  // namespace vellum::engines::kv
 
 #endif  // VELLUM_ENGINES_KV_KV_QUERY_H_
