@@ -1,6 +1,7 @@
 #include "vellum/indexes/authenticated_map.h"
 
 #include <algorithm>
+#include <deque>
 #include <memory>
 #include <span>
 #include <utility>
@@ -14,15 +15,25 @@ using merkle::MapProofNode;
 namespace {
 
 // A page being built in this batch. Its slots are entries (level 0) or
-// children (level >= 1): an existing child or entry (item, with the page it
-// was copied from) or a new child page (pending). Keys are borrowed from the
-// batch or from pages the builder pins, so building copies no key bytes.
+// children (level >= 1): an item copied unchanged from a sealed page, a new
+// entry or newly sealed child (fresh), or a new child page not sealed yet
+// (pending). Slots are small and trivially copyable, so moving them between
+// pages while normalizing is cheap, and an unchanged item's bytes are copied
+// once, into the page that is finally sealed. Keys are borrowed from the batch
+// or from pages the builder pins, so building copies no key bytes.
 struct Pending;
-struct Slot {
+struct Fresh {
   std::string_view key;
   MapNode::Item item;  // key offsets unused
-  MapItemSource source;
-  std::unique_ptr<Pending> pending;
+};
+struct Slot {
+  const MapNode* page = nullptr;  // copied: item `index` of this sealed page
+  std::uint32_t index = 0;
+  const Fresh* fresh = nullptr;   // or a new entry, or a sealed new child
+  Pending* pending = nullptr;     // or a new child not sealed yet
+
+  std::string_view key() const { return page != nullptr ? page->key(index) : fresh->key; }
+  const MapNode::Item& item() const { return page != nullptr ? page->items[index] : fresh->item; }
 };
 struct Pending {
   std::uint8_t level = 0;
@@ -61,17 +72,18 @@ struct AuthenticatedMap::Plan {
 };
 
 // Applies one batch: builds Pending pages top-down, normalizes page sizes,
-// then seals each new page once, bottom-up.
+// then seals each new page once, bottom-up. Pending pages and fresh items live
+// in per-batch deques (stable addresses, few allocations) until the batch is
+// done.
 class AuthenticatedMap::Builder {
  public:
   explicit Builder(const AuthenticatedMap& map)
       : map_(map), max_(map.options_.max_page_items), min_(map.options_.max_page_items / 2) {}
 
   // nullptr if the batch changes nothing under `id`.
-  Result<std::unique_ptr<Pending>> ApplyNode(NodeId id, std::span<const Op> ops) {
+  Result<Pending*> ApplyNode(NodeId id, std::span<const Op> ops) {
     VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(id));
-    auto p = std::make_unique<Pending>();
-    p->level = node->level;
+    Pending* p = NewPending(node->level);
     const size_t n = node->items.size();
     bool changed = false;
     if (node->level == 0) {
@@ -85,7 +97,7 @@ class AuthenticatedMap::Builder {
         } else if (cmp > 0) {
           if (ops[j].m->op == MapMutation::Op::kPut) {
             VELLUM_ASSIGN_OR_RETURN(Slot entry, NewEntry(ops[j]));
-            p->slots.push_back(std::move(entry));
+            p->slots.push_back(entry);
             changed = true;
           }
           ++j;
@@ -95,7 +107,7 @@ class AuthenticatedMap::Builder {
               p->slots.push_back(Copy(node, i));
             } else {
               VELLUM_ASSIGN_OR_RETURN(Slot entry, NewEntry(ops[j]));
-              p->slots.push_back(std::move(entry));
+              p->slots.push_back(entry);
               changed = true;
             }
           } else {
@@ -105,7 +117,7 @@ class AuthenticatedMap::Builder {
           ++j;
         }
       }
-      if (!changed) return std::unique_ptr<Pending>();
+      if (!changed) return Drop(p);
       return p;
     }
     p->slots.reserve(n + 2);
@@ -122,16 +134,16 @@ class AuthenticatedMap::Builder {
         p->slots.push_back(Copy(node, i));
         continue;
       }
-      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> child, ApplyNode(node->child(i), ops.subspan(j, end - j)));
+      VELLUM_ASSIGN_OR_RETURN(Pending * child, ApplyNode(node->child(i), ops.subspan(j, end - j)));
       j = end;
       if (child == nullptr) {
         p->slots.push_back(Copy(node, i));
         continue;
       }
       changed = true;
-      if (!child->slots.empty()) p->slots.push_back(Slot{{}, {}, {}, std::move(child)});
+      if (!child->slots.empty()) p->slots.push_back(Slot{nullptr, 0, nullptr, child});
     }
-    if (!changed) return std::unique_ptr<Pending>();
+    if (!changed) return Drop(p);
     VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
     return p;
   }
@@ -146,20 +158,19 @@ class AuthenticatedMap::Builder {
     }
     size_t i = 0;
     while (i < slots->size() && slots->size() > 1) {
-      Slot& s = (*slots)[i];
+      const Slot& s = (*slots)[i];
       if (s.pending == nullptr || s.pending->slots.size() >= min_) {
         ++i;
         continue;
       }
       const size_t a = i + 1 < slots->size() ? i : i - 1;
-      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> left, Take(&(*slots)[a]));
-      VELLUM_ASSIGN_OR_RETURN(std::unique_ptr<Pending> right, Take(&(*slots)[a + 1]));
-      left->slots.reserve(left->slots.size() + right->slots.size());
-      for (Slot& r : right->slots) left->slots.push_back(std::move(r));
+      VELLUM_ASSIGN_OR_RETURN(Pending * left, Take((*slots)[a]));
+      VELLUM_ASSIGN_OR_RETURN(Pending * right, Take((*slots)[a + 1]));
+      left->slots.insert(left->slots.end(), right->slots.begin(), right->slots.end());
       if (left->level > 0) VELLUM_RETURN_IF_ERROR(Normalize(&left->slots));
       slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(a + 1));
-      (*slots)[a] = Slot{{}, {}, {}, std::move(left)};
-      if ((*slots)[a].pending->slots.size() > max_) SplitAt(slots, a);
+      (*slots)[a] = Slot{nullptr, 0, nullptr, left};
+      if (left->slots.size() > max_) SplitAt(slots, a);
       i = a;
     }
     return Status::Ok();
@@ -167,13 +178,14 @@ class AuthenticatedMap::Builder {
 
   // Seals `p` and its new descendants, bottom-up, each once; returns the
   // reference to the stored page.
-  Result<Slot> Finalize(Pending& p) {
+  Result<const Fresh*> Finalize(Pending& p) {
     size_t key_bytes = 0;
     for (Slot& s : p.slots) {
       if (s.pending != nullptr) {
-        VELLUM_ASSIGN_OR_RETURN(s, Finalize(*s.pending));
+        VELLUM_ASSIGN_OR_RETURN(const Fresh* child, Finalize(*s.pending));
+        s = Slot{nullptr, 0, child, nullptr};
       }
-      key_bytes += s.key.size();
+      key_bytes += s.key().size();
     }
     auto node = std::make_shared<MapNode>();
     node->kind = map_.options_.kind;
@@ -182,47 +194,53 @@ class AuthenticatedMap::Builder {
     node->items.reserve(p.slots.size());
     sources_.clear();
     for (const Slot& s : p.slots) {
-      node->Add(s.key, s.item);
-      sources_.push_back(s.source);
+      node->Add(s.key(), s.item());
+      sources_.push_back(s.page != nullptr ? MapItemSource{s.page, s.index} : MapItemSource{});
     }
     node->Seal(sources_);
-    Slot ref;
-    ref.key = node->key(0);
+    Fresh& ref = fresh_.emplace_back();
+    // The first slot's key outlives the batch's build as every slot key does,
+    // so the new page need not be pinned (the store may not keep it in memory).
+    ref.key = p.slots.front().key();
     ref.item.digest = node->digest;
-    pinned_.push_back(node);
     VELLUM_ASSIGN_OR_RETURN(ref.item.ref, map_.options_.nodes->Put(std::move(node)));
-    return ref;
+    return &ref;
   }
 
   // Turns the new top page into a version: splits it into more levels while
   // it is too big, drops single-child roots, then seals.
-  Result<MapVersion> Finish(std::unique_ptr<Pending> top) {
+  Result<MapVersion> Finish(Pending* top) {
     if (top->slots.empty()) return map_.Empty();
     while (top->slots.size() > max_) {
-      auto wrap = std::make_unique<Pending>();
-      wrap->level = static_cast<std::uint8_t>(top->level + 1);
-      wrap->slots.push_back(Slot{{}, {}, {}, std::move(top)});
+      Pending* wrap = NewPending(static_cast<std::uint8_t>(top->level + 1));
+      wrap->slots.push_back(Slot{nullptr, 0, nullptr, top});
       VELLUM_RETURN_IF_ERROR(Normalize(&wrap->slots));
-      top = std::move(wrap);
+      top = wrap;
     }
     while (top->level > 0 && top->slots.size() == 1) {
-      Slot& only = top->slots.front();
-      if (only.pending == nullptr) return Version(only.item);
-      std::unique_ptr<Pending> child = std::move(only.pending);
-      top = std::move(child);
+      const Slot& only = top->slots.front();
+      if (only.pending == nullptr) return Version(only.item());
+      top = only.pending;
     }
-    VELLUM_ASSIGN_OR_RETURN(Slot root, Finalize(*top));
-    return Version(root.item);
+    VELLUM_ASSIGN_OR_RETURN(const Fresh* root, Finalize(*top));
+    return Version(root->item);
   }
 
   // A new or changed entry; stores its value (only then, so no-op puts write nothing).
-  Result<Slot> NewEntry(const Op& op) const {
-    Slot s;
-    s.key = op.m->key;
-    s.item.value_hash = op.value_hash;
-    s.item.digest = op.digest;
-    VELLUM_ASSIGN_OR_RETURN(s.item.ref, map_.options_.values->Put(op.m->value));
-    return s;
+  Result<Slot> NewEntry(const Op& op) {
+    VELLUM_ASSIGN_OR_RETURN(ValueRef ref, map_.options_.values->Put(op.m->value));
+    Fresh& f = fresh_.emplace_back();
+    f.key = op.m->key;
+    f.item.value_hash = op.value_hash;
+    f.item.digest = op.digest;
+    f.item.ref = ref;
+    return Slot{nullptr, 0, &f, nullptr};
+  }
+
+  Pending* NewPending(std::uint8_t level) {
+    Pending& p = pending_.emplace_back();
+    p.level = level;
+    return &p;
   }
 
  private:
@@ -234,6 +252,13 @@ class AuthenticatedMap::Builder {
     return v;
   }
 
+  // Discards `p`, the last page started, whose subtree did not change (its
+  // children, if any, were discarded before it). Returns nullptr.
+  Pending* Drop(Pending* p) {
+    if (!pending_.empty() && &pending_.back() == p) pending_.pop_back();
+    return nullptr;
+  }
+
   // Loads a stored page and keeps it alive until the batch is done (slots borrow its keys).
   Result<const MapNode*> Load(NodeId id) {
     VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> node, map_.options_.nodes->Get(id));
@@ -241,16 +266,13 @@ class AuthenticatedMap::Builder {
     return pinned_.back().get();
   }
 
-  static Slot Copy(const MapNode* node, size_t i) {
-    return Slot{node->key(i), node->items[i], {node, static_cast<std::uint32_t>(i)}, nullptr};
-  }
+  static Slot Copy(const MapNode* node, size_t i) { return Slot{node, static_cast<std::uint32_t>(i), nullptr, nullptr}; }
 
   // The slot's page as a Pending (loading an existing child).
-  Result<std::unique_ptr<Pending>> Take(Slot* s) {
-    if (s->pending != nullptr) return std::move(s->pending);
-    VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(s->item.ref));
-    auto p = std::make_unique<Pending>();
-    p->level = node->level;
+  Result<Pending*> Take(const Slot& s) {
+    if (s.pending != nullptr) return s.pending;
+    VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(s.item().ref));
+    Pending* p = NewPending(node->level);
     p->slots.reserve(node->items.size() + max_);
     for (size_t i = 0; i < node->items.size(); ++i) p->slots.push_back(Copy(node, i));
     return p;
@@ -259,31 +281,33 @@ class AuthenticatedMap::Builder {
   // Splits the oversized pending page at slots[i] into ceil(n / max_) pages
   // of near-equal size (each >= min_); returns the index of the last one.
   size_t SplitAt(std::vector<Slot>* slots, size_t i) {
-    std::unique_ptr<Pending> big = std::move((*slots)[i].pending);
+    const Pending* big = (*slots)[i].pending;
     const size_t n = big->slots.size();
     const size_t k = (n + max_ - 1) / max_;
-    std::vector<Slot> chunks;
-    chunks.reserve(k);
+    chunks_.clear();
     size_t next = 0;
     for (size_t c = 0; c < k; ++c) {
       const size_t len = n / k + (c < n % k ? 1 : 0);
-      auto part = std::make_unique<Pending>();
-      part->level = big->level;
+      Pending* part = NewPending(big->level);
       part->slots.reserve(len + 1);
-      for (size_t x = 0; x < len; ++x) part->slots.push_back(std::move(big->slots[next++]));
-      chunks.push_back(Slot{{}, {}, {}, std::move(part)});
+      const auto from = big->slots.begin() + static_cast<std::ptrdiff_t>(next);
+      part->slots.assign(from, from + static_cast<std::ptrdiff_t>(len));
+      next += len;
+      chunks_.push_back(Slot{nullptr, 0, nullptr, part});
     }
-    slots->erase(slots->begin() + static_cast<std::ptrdiff_t>(i));
-    slots->insert(slots->begin() + static_cast<std::ptrdiff_t>(i), std::make_move_iterator(chunks.begin()),
-                  std::make_move_iterator(chunks.end()));
+    (*slots)[i] = chunks_.front();
+    slots->insert(slots->begin() + static_cast<std::ptrdiff_t>(i + 1), chunks_.begin() + 1, chunks_.end());
     return i + k - 1;
   }
 
   const AuthenticatedMap& map_;
   const size_t max_;
   const size_t min_;
-  std::vector<std::shared_ptr<const MapNode>> pinned_;  // pages whose keys slots borrow
-  std::vector<MapItemSource> sources_;                   // scratch for Finalize
+  std::deque<Pending> pending_;                         // every page started in this batch
+  std::deque<Fresh> fresh_;                             // new entries and sealed new pages
+  std::vector<std::shared_ptr<const MapNode>> pinned_;  // loaded pages whose keys and items slots borrow
+  std::vector<MapItemSource> sources_;                  // scratch for Finalize
+  std::vector<Slot> chunks_;                            // scratch for SplitAt
 };
 
 Result<AuthenticatedMap> AuthenticatedMap::Create(MapOptions options) {
@@ -331,20 +355,20 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
   }
   if (ops.empty()) return base;
   Builder b(*this);
-  std::unique_ptr<Pending> top;
+  Pending* top = nullptr;
   if (base.root == kNoNode) {
-    top = std::make_unique<Pending>();
+    top = b.NewPending(0);
     top->slots.reserve(ops.size());
     for (const Op& op : ops) {
       if (op.m->op != MapMutation::Op::kPut) continue;
       VELLUM_ASSIGN_OR_RETURN(Slot entry, b.NewEntry(op));
-      top->slots.push_back(std::move(entry));
+      top->slots.push_back(entry);
     }
   } else {
     VELLUM_ASSIGN_OR_RETURN(top, b.ApplyNode(base.root, ops));
     if (top == nullptr) return base;
   }
-  return b.Finish(std::move(top));
+  return b.Finish(top);
 }
 
 // ---- Navigation ----

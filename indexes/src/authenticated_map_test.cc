@@ -4,8 +4,11 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <string>
 
 #include <catch2/catch.hpp>
+
+#include "vellum/merkle/hasher.h"
 
 namespace vellum::indexes {
 namespace {
@@ -654,6 +657,96 @@ TEST_CASE("authenticated map at 20k keys: small get proofs", "[indexes]") {
   auto absent = f.map.ProveGet(v, item->entry->key + "x");
   REQUIRE(absent.ok());
   CHECK(absent->Encode().size() <= 2 * 1500);
+}
+
+
+// Golden roots: a fixed sequence of batches (puts, no-op puts, updates,
+// deletes of present and absent keys, repeated keys, growth then shrinkage)
+// must give these exact roots, page encodings and store sizes. The format is
+// frozen (docs/FORMAT.md), so any change here is a format break, not a
+// refactoring. Only raw mt19937_64 output is used (no std distributions), so
+// the sequence is the same on every standard library.
+struct GoldenRun {
+  std::string root_hex;     // after the last batch
+  std::string pages_hex;    // SHA-256 over every stored page's EncodeMapNode, in id order
+  std::uint64_t count = 0;  // entries in the last version
+  size_t pages = 0;         // pages stored over all versions
+  size_t values = 0;        // values stored over all versions
+};
+
+GoldenRun RunGolden(MapKind kind, size_t fanout) {
+  Fixture f(kind, fanout);
+  std::mt19937_64 rng(0x76656c6c756dULL + fanout * 31 + static_cast<std::uint64_t>(kind));
+  auto key = [&rng] {
+    // ~3,000 distinct keys of 1..12 bytes (shared prefixes, 0x00 and 0xff bytes).
+    const std::uint64_t id = rng() % 3000;
+    std::string k = "k" + std::to_string(id % 97);
+    k.push_back(static_cast<char>(id % 3 == 0 ? 0x00 : id % 3 == 1 ? 0xff : 'x'));
+    k += std::to_string(id / 97);
+    return k;
+  };
+  MapVersion v = f.map.Empty();
+  for (int b = 0; b < 20; ++b) {
+    // Mostly puts while growing, mostly deletes in the last five batches.
+    const std::uint64_t delete_per_8 = b < 15 ? 2 : 7;
+    std::vector<MapMutation> batch;
+    for (int i = 0; i < 500; ++i) {
+      std::string k = key();
+      if (rng() % 8 < delete_per_8) {
+        batch.push_back(MapMutation::Delete(std::move(k)));
+      } else {
+        // Few distinct values and aggregates, so some puts are no-ops.
+        std::string val = "value " + std::to_string(rng() % 3);
+        const auto agg = static_cast<std::int64_t>(rng() % 5) - 2;
+        batch.push_back(MapMutation::Put(std::move(k), std::move(val), agg));
+      }
+    }
+    auto next = f.map.Apply(v, std::move(batch));
+    REQUIRE(next.ok());
+    v = *next;
+  }
+  REQUIRE(f.map.CheckInvariants(v).ok());
+  merkle::Sha256 pages;
+  for (NodeId id = 1; id <= f.nodes.size(); ++id) {
+    auto node = f.nodes.Get(id);
+    REQUIRE(node.ok());
+    pages.Update(EncodeMapNode(**node));
+  }
+  return {merkle::HashHex(v.root_hash), merkle::HashHex(pages.Finish()), v.count(), f.nodes.size(),
+          f.values.size()};
+}
+
+TEST_CASE("authenticated map golden roots: fixed batches give frozen roots and pages", "[indexes]") {
+  struct Golden {
+    MapKind kind;
+    size_t fanout;
+    GoldenRun want;
+  };
+  const Golden cases[] = {
+      {MapKind::kPlain, 4,
+       {"bd90104b676c7a7ecd41b1896900487928f7962634429bdeeefa0fa560f2f4d3",
+        "752c6a7deeb5cfbccb6ecbb4af06f79185eebe2c0a322ba6d72dbc735b5076c2", 1092, 9844, 4633}},
+      {MapKind::kPlain, 32,
+       {"95d5fbbfbb5f3e6d06545a4b213f4af7699e05e283b93ba9c4c7b9b256a6b829",
+        "96310692bc9ff7224665e49bf8d4995ab50a3e35390b80b506e838b908bdb02f", 1125, 1379, 4578}},
+      {MapKind::kInt64Aggregate, 4,
+       {"5756a22e5da95b8f0b6f2f67567fc0811933c58a052d732c0df6823e170571e7",
+        "54e4e06a1e73f39b3e8da69b41b15095d472bef1ddec1dbb37b994c5d9d4f672", 1063, 10207, 5285}},
+      {MapKind::kInt64Aggregate, 32,
+       {"4e62da6578056ce5d15ad6bf125fea457f97df78789203d9ab15436a38cb76a0",
+        "a3319975823e873f536e52b45e05de3c612649c6795374ab16b3a6f1d4985fbf", 1145, 1419, 5260}},
+  };
+  for (const Golden& c : cases) {
+    INFO("kind " << static_cast<int>(c.kind) << " fanout " << c.fanout);
+    const GoldenRun got = RunGolden(c.kind, c.fanout);
+    UNSCOPED_INFO("got {\"" << got.root_hex << "\", \"" << got.pages_hex << "\", " << got.count << ", " << got.pages
+                            << ", " << got.values << "}");
+    CHECK(got.root_hex == c.want.root_hex);
+    CHECK(got.pages_hex == c.want.pages_hex);
+    CHECK(got.count == c.want.count);
+    CHECK(got.pages == c.want.pages);
+    CHECK(got.values == c.want.values);
+  }
 }
 
 }  // namespace
