@@ -33,9 +33,10 @@ Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {
       auto kv = engines::kv::DecodeKvOp(op.kind, op.body);
       if (!kv.ok()) return kv.status().WithContext("operation " + std::to_string(i));
       indexes::MapOp write{engines::kv::KvMap(kv->ns), engines::kv::KvSpec(), {}};
-      if (kv->type == engines::kv::KvOp::Type::kCompareAndSet) {
+      if (kv->type == engines::kv::KvOp::Type::kCompareAndSet || kv->type == engines::kv::KvOp::Type::kAssert) {
         effects.preconditions.push_back({write.map, kv->key, kv->expected});
       }
+      if (kv->type == engines::kv::KvOp::Type::kAssert) continue;  // a read, no write
       write.mutation = kv->value.has_value() && kv->type != engines::kv::KvOp::Type::kDelete
                            ? indexes::MapMutation::Put(kv->key, *kv->value)
                            : indexes::MapMutation::Delete(kv->key);
@@ -166,7 +167,7 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       if (!current.ok()) {
         verdict = current.status();
       } else if (*current != pre.expected) {
-        verdict = Aborted("compare-and-set on " + Describe(pre.map) + " key '" + pre.key + "' expected " +
+        verdict = Aborted("conflict on " + Describe(pre.map) + " key '" + pre.key + "': expected " +
                           Shown(pre.expected) + " but found " + Shown(*current));
       }
     }

@@ -359,11 +359,26 @@ TEST_CASE("Key-value puts, deletes and compare-and-set", "[api][kv]") {
   REQUIRE((*db)->Execute(Cas("c", std::nullopt, "1")).ok());                    // create if absent
   auto conflict = (*db)->Execute(Cas("c", std::nullopt, "9"));                  // no longer absent
   CHECK(conflict.status().code() == StatusCode::kAborted);
-  CHECK(conflict.status().message().find("expected absent but found '1'") != std::string::npos);
+  CHECK(conflict.status().message().find("key 'c': expected absent but found '1'") != std::string::npos);
   REQUIRE((*db)->Execute(Cas("c", "1", "2")).ok());
   CHECK((*db)->Execute(Cas("c", "1", "3")).status().code() == StatusCode::kAborted);
   REQUIRE((*db)->Execute(Cas("c", "2", std::nullopt)).ok());                    // delete if unchanged
   CHECK_FALSE(KvGet(**db, "counters", "c").has_value());
+
+  // A read set: asserts write nothing, and abort the whole transaction when a
+  // read value changed (optimistic concurrency).
+  journal::Transaction guarded;
+  guarded.operations.push_back(KvOp({kv::KvOp::Type::kAssert, "users", "alice", std::nullopt, "admin"}));
+  guarded.operations.push_back(KvOp({kv::KvOp::Type::kPut, "users", "carol", "reader", std::nullopt}));
+  REQUIRE((*db)->Execute(guarded).ok());
+  CHECK(KvGet(**db, "users", "carol") == std::optional<std::string>("reader"));
+  journal::Transaction stale;
+  stale.operations.push_back(KvOp({kv::KvOp::Type::kAssert, "users", "alice", std::nullopt, "reader"}));
+  stale.operations.push_back(KvOp({kv::KvOp::Type::kPut, "users", "dave", "admin", std::nullopt}));
+  auto stale_result = (*db)->Execute(stale);
+  CHECK(stale_result.status().code() == StatusCode::kAborted);
+  CHECK(stale_result.status().message().find("users key 'alice'") != std::string::npos);
+  CHECK_FALSE(KvGet(**db, "users", "dave").has_value());
 
   // Bad operations: empty key, empty namespace, garbage.
   journal::Transaction bad;

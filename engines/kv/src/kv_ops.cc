@@ -37,6 +37,7 @@ std::uint16_t KvOpKind(const KvOp& op) {
     case KvOp::Type::kPut: return kOpPut;
     case KvOp::Type::kDelete: return kOpDelete;
     case KvOp::Type::kCompareAndSet: return kOpCompareAndSet;
+    case KvOp::Type::kAssert: return kOpAssert;
   }
   return kOpPut;
 }
@@ -53,6 +54,7 @@ std::string EncodeKvOp(const KvOp& op) {
       PutOptional(w, op.expected);
       PutOptional(w, op.value);
       break;
+    case KvOp::Type::kAssert: PutOptional(w, op.expected); break;
   }
   return w.Take();
 }
@@ -64,6 +66,7 @@ Result<KvOp> DecodeKvOp(std::uint16_t kind, std::string_view body) {
     case kOpPut: op.type = KvOp::Type::kPut; break;
     case kOpDelete: op.type = KvOp::Type::kDelete; break;
     case kOpCompareAndSet: op.type = KvOp::Type::kCompareAndSet; break;
+    case kOpAssert: op.type = KvOp::Type::kAssert; break;
     default: return InvalidArgument("operation kind " + std::to_string(kind) + " is not a key-value operation");
   }
   ByteReader r(body, "key-value operation");
@@ -74,6 +77,8 @@ Result<KvOp> DecodeKvOp(std::uint16_t kind, std::string_view body) {
   } else if (op.type == KvOp::Type::kCompareAndSet) {
     op.expected = GetOptional(r);
     op.value = GetOptional(r);
+  } else if (op.type == KvOp::Type::kAssert) {
+    op.expected = GetOptional(r);
   }
   if (r.ok() && op.ns.empty()) r.Fail("namespace must not be empty");
   if (r.ok() && op.key.empty()) r.Fail("key must not be empty");

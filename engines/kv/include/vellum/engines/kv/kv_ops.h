@@ -11,6 +11,10 @@
 //   compare-and-set NS KEY EXPECTED? NEW?   — applied only if the key's value
 //     at commit time equals EXPECTED (absent when EXPECTED is not given); NEW
 //     absent deletes the key. A failed comparison aborts the transaction.
+//   assert NS KEY EXPECTED?  — writes nothing; aborts the transaction unless
+//     the key's value at commit time equals EXPECTED (absent if not given).
+//     This is how a transaction carries its read set (optimistic
+//     concurrency): every value it read is asserted unchanged at commit.
 //
 // Sorted sets (leaderboards), kinds 0x0210..0x0212: set SET of namespace NS
 // is two maps — members ("zset", NS, SET + "/members"; int64-aggregate,
@@ -40,6 +44,7 @@ namespace vellum::engines::kv {
 inline constexpr std::uint16_t kOpPut = 0x0200;
 inline constexpr std::uint16_t kOpDelete = 0x0201;
 inline constexpr std::uint16_t kOpCompareAndSet = 0x0202;
+inline constexpr std::uint16_t kOpAssert = 0x0203;
 inline constexpr std::uint16_t kOpZsetAdd = 0x0210;
 inline constexpr std::uint16_t kOpZsetIncrement = 0x0211;
 inline constexpr std::uint16_t kOpZsetRemove = 0x0212;
@@ -50,12 +55,12 @@ inline constexpr size_t kMaxSetNameSize = 200;
 inline bool IsKvOp(std::uint16_t kind) { return kind >= 0x0200 && kind <= 0x02ff; }
 
 struct KvOp {
-  enum class Type : std::uint8_t { kPut, kDelete, kCompareAndSet };
+  enum class Type : std::uint8_t { kPut, kDelete, kCompareAndSet, kAssert };
   Type type = Type::kPut;
   std::string ns;
   std::string key;
   std::optional<std::string> value;     // put: the value; CAS: the new value (nullopt deletes)
-  std::optional<std::string> expected;  // CAS: the value required now (nullopt: must be absent)
+  std::optional<std::string> expected;  // CAS, assert: the value required now (nullopt: must be absent)
 };
 
 struct ZsetOp {
