@@ -176,19 +176,9 @@ class LmdbJournalStore final : public JournalStore {
   }
 
   Status WriteMeta(const LedgerMeta& meta) override {
-    if (read_only_) return FailedPrecondition("store opened read-only");
-    std::lock_guard write_lock(write_mu_);
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc != 0) return LmdbError(rc, "begin write");
-    TxnGuard guard(txn);
-    const std::string encoded = EncodeLedgerMeta(meta);
-    MDB_val k = Val(kMetaKey), v = Val(encoded);
-    rc = mdb_put(txn, dbis_.meta, &k, &v, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) return AlreadyExists("the store in " + dir_ + " already holds a ledger");
-    if (rc != 0) return LmdbError(rc, "write ledger metadata");
-    rc = guard.Commit();
-    if (rc != 0) return LmdbError(rc, "commit ledger metadata");
+    VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> existing,
+                            PutIfAbsent(dbis_.meta, kMetaKey, EncodeLedgerMeta(meta), "ledger metadata"));
+    if (existing.has_value()) return AlreadyExists("the store in " + dir_ + " already holds a ledger");
     return Status::Ok();
   }
 
@@ -231,24 +221,13 @@ class LmdbJournalStore final : public JournalStore {
   }
 
   Status PutCheckpoint(std::uint64_t tree_size, std::string_view note) override {
-    if (read_only_) return FailedPrecondition("store opened read-only");
-    std::lock_guard write_lock(write_mu_);
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc != 0) return LmdbError(rc, "begin write");
-    TxnGuard guard(txn);
-    const std::string key = BigEndianKey(tree_size);
-    MDB_val k = Val(key), v = Val(note);
-    rc = mdb_put(txn, dbis_.checkpoints, &k, &v, MDB_NOOVERWRITE);
-    if (rc == MDB_KEYEXIST) {
-      // Ed25519 signatures are deterministic, so a second signing of the same
-      // size gives the same note; anything else is a conflicting checkpoint.
-      if (View(v) == note) return Status::Ok();
+    VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> existing,
+                            PutIfAbsent(dbis_.checkpoints, BigEndianKey(tree_size), note, "checkpoint"));
+    // Ed25519 signatures are deterministic, so a second signing of the same
+    // size gives the same note; anything else is a conflicting checkpoint.
+    if (existing.has_value() && *existing != note) {
       return FailedPrecondition("a different checkpoint for size " + std::to_string(tree_size) + " is already stored");
     }
-    if (rc != 0) return LmdbError(rc, "write checkpoint");
-    rc = guard.Commit();
-    if (rc != 0) return LmdbError(rc, "commit checkpoint");
     return Status::Ok();
   }
 
@@ -275,6 +254,25 @@ class LmdbJournalStore final : public JournalStore {
   }
 
  private:
+  // Writes key -> value in its own durable transaction unless the key exists.
+  // Returns nullopt when written, else the value already stored (unchanged).
+  Result<std::optional<std::string>> PutIfAbsent(MDB_dbi dbi, std::string_view key, std::string_view value,
+                                                 std::string_view what) {
+    if (read_only_) return FailedPrecondition("store opened read-only");
+    std::lock_guard write_lock(write_mu_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return LmdbError(rc, "begin write");
+    TxnGuard guard(txn);
+    MDB_val k = Val(key), v = Val(value);
+    rc = mdb_put(txn, dbi, &k, &v, MDB_NOOVERWRITE);
+    if (rc == MDB_KEYEXIST) return std::optional<std::string>(std::string(View(v)));  // v now holds the stored value
+    if (rc != 0) return LmdbError(rc, "write " + std::string(what));
+    rc = guard.Commit();
+    if (rc != 0) return LmdbError(rc, "commit " + std::string(what));
+    return std::optional<std::string>();
+  }
+
   // Keeps zero-filled, synced space ahead of LMDB's last page. A sync that
   // also has to grow the file costs an ext4 journal commit on top of the data
   // flush (measured 1.7x slower per block); overwriting space that already
