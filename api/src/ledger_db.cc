@@ -1,8 +1,11 @@
 #include "vellum/api/ledger_db.h"
 
+#include "vellum/base/encoding.h"
+#include "vellum/engines/document/doc_query.h"
 #include "vellum/engines/kv/kv_ops.h"
 
 #include <cassert>
+
 #include <filesystem>
 #include <iostream>
 #include <map>
@@ -23,6 +26,12 @@ Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {
   effects.writes.reserve(tx.operations.size());
   for (size_t i = 0; i < tx.operations.size(); ++i) {
     const journal::Operation& op = tx.operations[i];
+    if (engines::document::IsDocOp(op.kind)) {
+      auto d = engines::document::DecodeDocOp(op.kind, op.body);
+      if (!d.ok()) return d.status().WithContext("operation " + std::to_string(i));
+      effects.doc_ops.push_back(std::move(d).value());
+      continue;
+    }
     if (engines::kv::IsZsetOp(op.kind)) {
       auto z = engines::kv::DecodeZsetOp(op.kind, op.body);
       if (!z.ok()) return z.status().WithContext("operation " + std::to_string(i));
@@ -121,6 +130,63 @@ Status ResolveZsetOps(const indexes::Views& views, const indexes::StateView& sta
   return Status::Ok();
 }
 
+// Turns the transaction's document operations into revision writes, reading
+// each document's current revision (this transaction first, then the block,
+// then the committed state). The block being built is state.next_height().
+//
+// An insert without an id gets one derived from its place in the journal —
+// (block height, index among the block's accepted transactions, operation
+// index) — which replay reproduces exactly and no other insert shares.
+Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& state, const PendingWrites& pending,
+                     std::uint32_t accepted_index, TransactionEffects& effects) {
+  namespace doc = engines::document;
+  PendingWrites local;
+  const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
+  for (size_t op_index = 0; op_index < effects.doc_ops.size(); ++op_index) {
+    doc::DocOp& op = effects.doc_ops[op_index];
+    if (op.type == doc::DocOp::Type::kInsert && op.id.empty()) {
+      ByteWriter where;
+      where.U64(state.next_height());
+      where.U32(accepted_index);
+      where.U32(static_cast<std::uint32_t>(op_index));
+      op.id = merkle::HashHex(merkle::HashTagged(merkle::kTagDocumentId, where.data())).substr(0, 24);
+    }
+    const indexes::MapId current{"doc", op.collection, ""};
+    const indexes::MapId revisions{"doc", op.collection, "revisions"};
+    std::optional<std::string> raw;
+    if (auto m = local.find(current); m != local.end() && m->second.count(op.id) != 0) {
+      raw = m->second.at(op.id);
+    } else {
+      VELLUM_ASSIGN_OR_RETURN(raw, CurrentValue(views, state, pending, current, op.id));
+    }
+    std::optional<doc::Revision> cur;
+    if (raw.has_value()) {
+      VELLUM_ASSIGN_OR_RETURN(doc::Revision decoded, doc::DecodeRevision(*raw));
+      cur = std::move(decoded);
+    }
+    const bool live = cur.has_value() && !cur->deleted;
+    const std::string where = "document '" + op.id + "' in collection '" + op.collection + "'";
+    if (op.type == doc::DocOp::Type::kInsert && live) return AlreadyExists(where + " exists");
+    if (op.type != doc::DocOp::Type::kInsert) {
+      if (!live) return NotFound(where + " does not exist");
+      if (op.expected_version.has_value() && *op.expected_version != cur->version) {
+        return Aborted(where + " is at version " + std::to_string(cur->version) + ", expected " +
+                       std::to_string(*op.expected_version));
+      }
+    }
+    doc::Revision next;
+    next.version = cur.has_value() ? cur->version + 1 : 1;
+    next.height = state.next_height();
+    next.deleted = op.type == doc::DocOp::Type::kDelete;
+    if (!next.deleted) next.json = op.json;
+    const std::string encoded = doc::EncodeRevision(next);
+    effects.writes.push_back({current, plain, indexes::MapMutation::Put(op.id, encoded)});
+    effects.writes.push_back({revisions, plain, indexes::MapMutation::Put(doc::RevisionKey(op.id, next.version), encoded)});
+    local[current][op.id] = encoded;
+  }
+  return Status::Ok();
+}
+
 std::string Shown(const std::optional<std::string>& v) {
   if (!v.has_value()) return "absent";
   if (v->size() > 64) return "a value of " + std::to_string(v->size()) + " bytes";
@@ -135,6 +201,7 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
   out.verdicts.resize(txs.size());
   std::map<indexes::MapId, indexes::MapChange> merged;
   PendingWrites pending;
+  std::uint32_t accepted = 0;  // index of the next accepted transaction in the block
   for (size_t i = 0; i < txs.size(); ++i) {
     auto effects = ProjectTransaction(txs[i]);
     if (!effects.ok()) {
@@ -142,6 +209,7 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       continue;
     }
     Status verdict = ResolveZsetOps(views, state, pending, *effects);
+    if (verdict.ok()) verdict = ResolveDocOps(views, state, pending, accepted, *effects);
     // A map's spec is fixed when it is created; check against the state and
     // the earlier accepted transactions of this block before applying any.
     std::map<indexes::MapId, indexes::MapSpec> specs;
@@ -175,6 +243,7 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       out.verdicts[i] = verdict;
       continue;
     }
+    ++accepted;
     for (auto& op : effects->writes) {
       auto& slot = pending[op.map][op.mutation.key];
       if (op.mutation.op == indexes::MapMutation::Op::kPut) slot = op.mutation.value; else slot.reset();
@@ -424,6 +493,22 @@ Result<LedgerDb::KvAnswer> LedgerDb::ProveZsetScoreRange(const StateAt& at, cons
   return AnswerOn(*this, at, engines::kv::ZsetScoresMap(ns, set), tree_size,
                   [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
                     return m.ProveRange(v, engines::kv::ZsetScoreRangeQuery(min, max, limit));
+                  });
+}
+
+Result<LedgerDb::KvAnswer> LedgerDb::ProveDocScan(const StateAt& at, const std::string& collection,
+                                                  std::uint64_t tree_size) {
+  return AnswerOn(*this, at, {"doc", collection, ""}, tree_size,
+                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                    return m.ProveRange(v, engines::document::FindScanQuery());
+                  });
+}
+
+Result<LedgerDb::KvAnswer> LedgerDb::ProveDocHistory(const StateAt& at, const std::string& collection,
+                                                     const std::string& id, std::uint64_t tree_size) {
+  return AnswerOn(*this, at, {"doc", collection, "revisions"}, tree_size,
+                  [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                    return m.ProveRange(v, engines::document::HistoryQuery(id));
                   });
 }
 

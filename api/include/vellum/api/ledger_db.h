@@ -33,6 +33,7 @@
 #include "vellum/indexes/map_ops.h"
 #include "vellum/indexes/view_store.h"
 #include "vellum/indexes/views.h"
+#include "vellum/engines/document/doc_ops.h"
 #include "vellum/engines/kv/kv_ops.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/journal/ledger.h"
@@ -62,6 +63,8 @@ struct TransactionEffects {
   // Sorted-set operations read the current score, so they become writes only
   // when their block is projected.
   std::vector<engines::kv::ZsetOp> zset_ops;
+  // Document operations read the current revision, likewise.
+  std::vector<engines::document::DocOp> doc_ops;
 };
 // InvalidArgument naming the operation index for an unknown kind or a
 // malformed body.
@@ -144,6 +147,13 @@ class LedgerDb final : private journal::StateHook {
                                        const std::string& member, std::uint64_t tree_size = 0);
   Result<KvAnswer> ProveZsetTop(const StateAt& at, const std::string& ns, const std::string& set, std::uint64_t n,
                                 std::uint64_t tree_size = 0);
+  // Documents: a proven full scan of a collection's live documents (checked
+  // with engines::document::VerifyFind, which applies the filter), and a
+  // document's proven revision history (VerifyHistory).
+  Result<KvAnswer> ProveDocScan(const StateAt& at, const std::string& collection, std::uint64_t tree_size = 0);
+  Result<KvAnswer> ProveDocHistory(const StateAt& at, const std::string& collection, const std::string& id,
+                                   std::uint64_t tree_size = 0);
+
   Result<KvAnswer> ProveZsetScoreRange(const StateAt& at, const std::string& ns, const std::string& set,
                                        std::int64_t min, std::int64_t max, std::uint64_t limit,
                                        std::uint64_t tree_size = 0);

@@ -67,6 +67,8 @@ Hash HashTagged(std::string_view tag, std::string_view data);
 // Registered tags; each names one structure and its format version.
 inline constexpr std::string_view kTagTransaction = "vellum/tx/v1";
 inline constexpr std::string_view kTagLedgerId = "vellum/ledger-id/v1";
+// Derived document ids: HashTagged(tag, u64 height ‖ u32 accepted tx index ‖ u32 op index).
+inline constexpr std::string_view kTagDocumentId = "vellum/doc-id/v1";
 // Authenticated map (docs/FORMAT.md): value, entry (leaf), inner node, root.
 inline constexpr std::string_view kTagMapValue = "vellum/map-value/v1";
 inline constexpr std::string_view kTagMapLeaf = "vellum/map-leaf/v1";

@@ -1,0 +1,70 @@
+// Document engine: key layout, write operations and revisions
+// (docs/FORMAT.md, "Document operations").
+//
+// Collection COLL is two maps:
+//   current   ("doc", COLL, "")           id -> revision record of the live document
+//   revisions ("doc", COLL, "revisions")  tuple(bytes id, uint64 version) -> revision record
+// A revision record is u64 version ‖ u64 block height ‖ u8 deleted ‖
+// bytes(canonical JSON, empty when deleted). Every change is a new revision;
+// a delete is a revision too (and removes the id from `current`), so a
+// document's history is one proven prefix range of `revisions`.
+//
+// Operations (kinds 0x0300..0x03ff):
+//   insert  COLL ID? JSON     (no ID: one derived from the transaction; ALREADY_EXISTS if live)
+//   replace COLL ID JSON EXPECTED_VERSION?   (NOT_FOUND if not live; ABORTED on a version mismatch)
+//   delete  COLL ID EXPECTED_VERSION?
+//
+// Thread-safety: pure functions.
+#ifndef VELLUM_ENGINES_DOCUMENT_DOC_OPS_H_
+#define VELLUM_ENGINES_DOCUMENT_DOC_OPS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "vellum/base/status.h"
+
+namespace vellum::engines::document {
+
+inline constexpr std::uint16_t kOpDocInsert = 0x0300;
+inline constexpr std::uint16_t kOpDocReplace = 0x0301;
+inline constexpr std::uint16_t kOpDocDelete = 0x0302;
+inline constexpr size_t kMaxCollectionNameSize = 255;
+inline constexpr size_t kMaxDocumentIdSize = 512;
+inline constexpr size_t kMaxDocumentSize = 1u << 20;
+
+inline bool IsDocOp(std::uint16_t kind) { return kind >= 0x0300 && kind <= 0x03ff; }
+
+struct DocOp {
+  enum class Type : std::uint8_t { kInsert, kReplace, kDelete };
+  Type type = Type::kInsert;
+  std::string collection;
+  std::string id;                              // insert: may be empty (derived)
+  std::string json;                            // canonical JSON (insert, replace)
+  std::optional<std::uint64_t> expected_version;  // replace, delete
+};
+
+std::uint16_t DocOpKind(const DocOp& op);
+// Canonicalizes op.json; InvalidArgument if it is not a JSON object.
+Result<std::string> EncodeDocOp(const DocOp& op);
+// Strict: canonical JSON object, sizes within limits.
+Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body);
+
+struct Revision {
+  std::uint64_t version = 0;
+  std::uint64_t height = 0;  // block that wrote it
+  bool deleted = false;
+  std::string json;          // canonical; empty when deleted
+  bool operator==(const Revision&) const = default;
+};
+std::string EncodeRevision(const Revision& r);
+Result<Revision> DecodeRevision(std::string_view bytes);
+
+// The revisions-map key of (id, version), and the prefix of all of id's.
+std::string RevisionKey(std::string_view id, std::uint64_t version);
+std::string RevisionPrefix(std::string_view id);
+
+}  // namespace vellum::engines::document
+
+#endif  // VELLUM_ENGINES_DOCUMENT_DOC_OPS_H_

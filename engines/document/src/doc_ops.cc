@@ -1,0 +1,112 @@
+#include "vellum/engines/document/doc_ops.h"
+
+#include "vellum/base/encoding.h"
+#include "vellum/base/tuple.h"
+#include "vellum/engines/document/canonical_json.h"
+
+namespace vellum::engines::document {
+namespace {
+
+void PutVersion(ByteWriter& w, const std::optional<std::uint64_t>& v) {
+  w.U8(v.has_value() ? 1 : 0);
+  if (v.has_value()) w.U64(*v);
+}
+
+Result<std::string> CanonicalObject(std::string_view text) {
+  VELLUM_ASSIGN_OR_RETURN(nlohmann::json value, ParseJson(text));
+  if (!value.is_object()) return InvalidArgument("a document must be a JSON object");
+  VELLUM_ASSIGN_OR_RETURN(std::string canonical, CanonicalJson(value));
+  if (canonical.size() > kMaxDocumentSize) {
+    return InvalidArgument("document of " + std::to_string(canonical.size()) + " bytes exceeds " +
+                           std::to_string(kMaxDocumentSize));
+  }
+  return canonical;
+}
+
+}  // namespace
+
+std::uint16_t DocOpKind(const DocOp& op) {
+  switch (op.type) {
+    case DocOp::Type::kInsert: return kOpDocInsert;
+    case DocOp::Type::kReplace: return kOpDocReplace;
+    case DocOp::Type::kDelete: return kOpDocDelete;
+  }
+  return kOpDocInsert;
+}
+
+Result<std::string> EncodeDocOp(const DocOp& op) {
+  ByteWriter w;
+  w.Bytes(op.collection);
+  w.Bytes(op.id);
+  if (op.type != DocOp::Type::kDelete) {
+    VELLUM_ASSIGN_OR_RETURN(std::string canonical, CanonicalObject(op.json));
+    w.Bytes(canonical);
+  }
+  if (op.type != DocOp::Type::kInsert) PutVersion(w, op.expected_version);
+  return w.Take();
+}
+
+Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body) {
+  DocOp op;
+  switch (kind) {
+    case kOpDocInsert: op.type = DocOp::Type::kInsert; break;
+    case kOpDocReplace: op.type = DocOp::Type::kReplace; break;
+    case kOpDocDelete: op.type = DocOp::Type::kDelete; break;
+    default: return InvalidArgument("operation kind " + std::to_string(kind) + " is not a document operation");
+  }
+  ByteReader r(body, "document operation");
+  op.collection = std::string(r.Bytes(kMaxCollectionNameSize));
+  op.id = std::string(r.Bytes(kMaxDocumentIdSize));
+  std::string_view json;
+  if (op.type != DocOp::Type::kDelete) json = r.Bytes(kMaxDocumentSize);
+  if (op.type != DocOp::Type::kInsert) {
+    const std::uint8_t has = r.U8();
+    if (r.ok() && has > 1) r.Fail("version flag must be 0 or 1");
+    if (has == 1) op.expected_version = r.U64();
+  }
+  if (r.ok() && op.collection.empty()) r.Fail("collection name must not be empty");
+  if (r.ok() && op.type != DocOp::Type::kInsert && op.id.empty()) r.Fail("document id must not be empty");
+  VELLUM_RETURN_IF_ERROR(r.Finish());
+  if (op.type != DocOp::Type::kDelete) {
+    VELLUM_ASSIGN_OR_RETURN(op.json, CanonicalObject(json));
+    if (op.json != json) return InvalidArgument("document is not in canonical JSON form");
+  }
+  return op;
+}
+
+std::string EncodeRevision(const Revision& rev) {
+  ByteWriter w(24 + rev.json.size());
+  w.U64(rev.version);
+  w.U64(rev.height);
+  w.U8(rev.deleted ? 1 : 0);
+  w.Bytes(rev.json);
+  return w.Take();
+}
+
+Result<Revision> DecodeRevision(std::string_view bytes) {
+  ByteReader r(bytes, "document revision");
+  Revision rev;
+  rev.version = r.U64();
+  rev.height = r.U64();
+  const std::uint8_t deleted = r.U8();
+  if (r.ok() && deleted > 1) r.Fail("deleted flag must be 0 or 1");
+  rev.deleted = deleted == 1;
+  rev.json = std::string(r.Bytes(kMaxDocumentSize));
+  if (r.ok() && rev.deleted != rev.json.empty()) r.Fail("a deleted revision has no body, a live one has one");
+  VELLUM_RETURN_IF_ERROR(r.Finish());
+  return rev;
+}
+
+std::string RevisionKey(std::string_view id, std::uint64_t version) {
+  std::string key;
+  (void)AppendTuple(&key, Tuple{TupleElement{TupleBytes{std::string(id)}}, TupleElement{version}});
+  return key;
+}
+
+std::string RevisionPrefix(std::string_view id) {
+  std::string key;
+  (void)AppendTuple(&key, Tuple{TupleElement{TupleBytes{std::string(id)}}});
+  return key;
+}
+
+}  // namespace vellum::engines::document
