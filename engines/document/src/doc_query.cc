@@ -1,5 +1,6 @@
 #include "vellum/engines/document/doc_query.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "vellum/base/tuple.h"
@@ -44,6 +45,79 @@ Result<std::vector<Revision>> VerifyHistory(std::string_view id, const std::opti
     out.push_back(std::move(rev));
   }
   return out;
+}
+
+namespace {
+
+// The value at a dotted path through objects only, or nullptr.
+const nlohmann::json* At(const nlohmann::json& doc, std::string_view path) {
+  const nlohmann::json* v = &doc;
+  while (true) {
+    const size_t dot = path.find('.');
+    const std::string part(path.substr(0, dot));
+    if (!v->is_object()) return nullptr;
+    auto it = v->find(part);
+    if (it == v->end()) return nullptr;
+    v = &*it;
+    if (dot == std::string_view::npos) return v;
+    path.remove_prefix(dot + 1);
+  }
+}
+
+// Total order for sorting: missing < numbers < strings < everything else
+// (by canonical text).
+int CompareForSort(const nlohmann::json* a, const nlohmann::json* b) {
+  auto rank = [](const nlohmann::json* v) { return v == nullptr ? 0 : v->is_number() ? 1 : v->is_string() ? 2 : 3; };
+  const int ra = rank(a), rb = rank(b);
+  if (ra != rb) return ra < rb ? -1 : 1;
+  if (ra == 0) return 0;
+  if (ra == 1) {
+    const double x = a->get<double>(), y = b->get<double>();
+    return x < y ? -1 : (x > y ? 1 : 0);
+  }
+  const std::string x = ra == 2 ? a->get<std::string>() : CanonicalJson(*a).value();
+  const std::string y = ra == 2 ? b->get<std::string>() : CanonicalJson(*b).value();
+  return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+// Copies the value at `path` from `src` into `dst`, creating parent objects.
+void Project(const nlohmann::json& src, std::string_view path, nlohmann::json& dst) {
+  const nlohmann::json* v = At(src, path);
+  if (v == nullptr) return;
+  nlohmann::json* out = &dst;
+  while (true) {
+    const size_t dot = path.find('.');
+    const std::string part(path.substr(0, dot));
+    if (dot == std::string_view::npos) {
+      (*out)[part] = *v;
+      return;
+    }
+    out = &(*out)[part];
+    path.remove_prefix(dot + 1);
+  }
+}
+
+}  // namespace
+
+std::vector<FoundDocument> ApplyFindOptions(std::vector<FoundDocument> docs, const FindOptions& options) {
+  if (options.sort_path.has_value()) {
+    std::stable_sort(docs.begin(), docs.end(), [&](const FoundDocument& a, const FoundDocument& b) {
+      int c = CompareForSort(At(a.document, *options.sort_path), At(b.document, *options.sort_path));
+      if (options.descending) c = -c;
+      return c != 0 ? c < 0 : a.id < b.id;
+    });
+  }
+  const std::uint64_t skip = std::min<std::uint64_t>(options.skip, docs.size());
+  docs.erase(docs.begin(), docs.begin() + static_cast<long>(skip));
+  if (docs.size() > options.limit) docs.resize(static_cast<size_t>(options.limit));
+  if (!options.projection.empty()) {
+    for (auto& d : docs) {
+      nlohmann::json kept = nlohmann::json::object();
+      for (const auto& path : options.projection) Project(d.document, path, kept);
+      d.document = std::move(kept);
+    }
+  }
+  return docs;
 }
 
 }  // namespace vellum::engines::document

@@ -1,5 +1,7 @@
 #include "vellum/engines/document/filter.h"
 
+#include "vellum/engines/document/doc_query.h"
+
 #include <random>
 
 #include <catch2/catch.hpp>
@@ -107,6 +109,39 @@ TEST_CASE("Filter algebra holds on random documents", "[engines][document][filte
     }
     CHECK(M({{"tags", {{"$gt", k}}}}, doc) == any);
   }
+}
+
+TEST_CASE("Find options: sort, skip, limit and projection", "[engines][document][filter]") {
+  std::vector<FoundDocument> docs;
+  const char* bodies[] = {R"({"n":3,"name":"c","x":{"y":1,"z":2}})", R"({"n":1,"name":"a"})", R"({"name":"nil"})",
+                          R"({"n":2,"name":"b"})", R"({"n":"text"})"};
+  for (int i = 0; i < 5; ++i) {
+    FoundDocument d;
+    d.id = "id" + std::to_string(i);
+    d.document = json::parse(bodies[i]);
+    docs.push_back(std::move(d));
+  }
+  auto ids = [](const std::vector<FoundDocument>& v) {
+    std::string out;
+    for (const auto& d : v) out += d.id + " ";
+    return out;
+  };
+  FindOptions by_n;
+  by_n.sort_path = "n";
+  CHECK(ids(ApplyFindOptions(docs, by_n)) == "id2 id1 id3 id0 id4 ");  // missing, numbers, strings
+  by_n.descending = true;
+  CHECK(ids(ApplyFindOptions(docs, by_n)) == "id4 id0 id3 id1 id2 ");
+  by_n.skip = 1;
+  by_n.limit = 2;
+  CHECK(ids(ApplyFindOptions(docs, by_n)) == "id0 id3 ");
+  FindOptions projected;
+  projected.projection = {"name", "x.z"};
+  const auto p = ApplyFindOptions(docs, projected);
+  CHECK(p[0].document == json::parse(R"({"name":"c","x":{"z":2}})"));
+  CHECK(p[4].document == json::object());
+  FindOptions none;
+  none.skip = 10;
+  CHECK(ApplyFindOptions(docs, none).empty());
 }
 
 }  // namespace

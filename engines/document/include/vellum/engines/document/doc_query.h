@@ -7,6 +7,8 @@
 #ifndef VELLUM_ENGINES_DOCUMENT_DOC_QUERY_H_
 #define VELLUM_ENGINES_DOCUMENT_DOC_QUERY_H_
 
+#include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +43,21 @@ Result<std::vector<FoundDocument>> VerifyFind(const Filter& filter, const std::o
 // collection's `revisions` map. Checks versions run 1, 2, 3, ... without gaps.
 Result<std::vector<Revision>> VerifyHistory(std::string_view id, const std::optional<merkle::CatalogEntry>& revisions,
                                             const merkle::MapProof& proof);
+
+// What find does after filtering, applied identically by server and client:
+// sort by one dotted path (documents without it sort first; numbers by value,
+// strings by bytes, other types by their JSON text; ties by id), then skip,
+// then limit, then keep only the projected top-level paths (all when empty;
+// the id is always reported beside the document).
+struct FindOptions {
+  std::optional<std::string> sort_path;
+  bool descending = false;
+  std::uint64_t skip = 0;
+  std::uint64_t limit = std::numeric_limits<std::uint64_t>::max();
+  std::vector<std::string> projection;  // dotted paths to keep
+};
+// Pure: the same function on server and verifier.
+std::vector<FoundDocument> ApplyFindOptions(std::vector<FoundDocument> docs, const FindOptions& options);
 
 }  // namespace vellum::engines::document
 
