@@ -65,11 +65,17 @@ namespace {
 // (nullopt: deleted), consulted before the committed state.
 using PendingWrites = std::map<indexes::MapId, std::map<std::string, std::optional<std::string>>>;
 
+// The value of `key` in `map` as a transaction sees it: its own earlier
+// writes (`local`, if given), then the block's earlier accepted transactions
+// (`pending`), then the committed state.
 Result<std::optional<std::string>> CurrentValue(const indexes::Views& views, const indexes::StateView& state,
                                                 const PendingWrites& pending, const indexes::MapId& map,
-                                                const std::string& key) {
-  if (auto m = pending.find(map); m != pending.end()) {
-    if (auto k = m->second.find(key); k != m->second.end()) return k->second;
+                                                const std::string& key, const PendingWrites* local = nullptr) {
+  for (const PendingWrites* layer : {local, &pending}) {
+    if (layer == nullptr) continue;
+    if (auto m = layer->find(map); m != layer->end()) {
+      if (auto k = m->second.find(key); k != m->second.end()) return k->second;
+    }
   }
   const auto* existing = state.Find(map);
   if (existing == nullptr) return std::optional<std::string>();
@@ -89,12 +95,8 @@ Status ResolveZsetOps(const indexes::Views& views, const indexes::StateView& sta
   for (const kv::ZsetOp& z : effects.zset_ops) {
     const indexes::MapId members = kv::ZsetMembersMap(z.ns, z.set);
     const indexes::MapId scores = kv::ZsetScoresMap(z.ns, z.set);
-    std::optional<std::string> old_raw;
-    if (auto m = local.find(members); m != local.end() && m->second.count(z.member) != 0) {
-      old_raw = m->second.at(z.member);
-    } else {
-      VELLUM_ASSIGN_OR_RETURN(old_raw, CurrentValue(views, state, pending, members, z.member));
-    }
+    VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> old_raw,
+                            CurrentValue(views, state, pending, members, z.member, &local));
     std::optional<std::int64_t> old_score;
     if (old_raw.has_value()) {
       VELLUM_ASSIGN_OR_RETURN(std::int64_t decoded, kv::DecodeScore(*old_raw));
@@ -153,12 +155,7 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
     }
     const indexes::MapId current{"doc", op.collection, ""};
     const indexes::MapId revisions{"doc", op.collection, "revisions"};
-    std::optional<std::string> raw;
-    if (auto m = local.find(current); m != local.end() && m->second.count(op.id) != 0) {
-      raw = m->second.at(op.id);
-    } else {
-      VELLUM_ASSIGN_OR_RETURN(raw, CurrentValue(views, state, pending, current, op.id));
-    }
+    VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> raw, CurrentValue(views, state, pending, current, op.id, &local));
     std::optional<doc::Revision> cur;
     if (raw.has_value()) {
       VELLUM_ASSIGN_OR_RETURN(doc::Revision decoded, doc::DecodeRevision(*raw));
