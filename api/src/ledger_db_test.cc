@@ -431,6 +431,24 @@ TEST_CASE("Concurrent compare-and-set increments: every success counts, conflict
   CHECK(KvGet(**db, "counters", "n") == std::optional<std::string>("150"));
 }
 
+// The ledger's current checkpoint, signed and verified with its key.
+merkle::Checkpoint SignedCheckpoint(LedgerDb& db) {
+  auto note = db.journal().Checkpoint();
+  REQUIRE(note.ok());
+  auto verifier = merkle::NoteVerifier::Parse(db.journal().vkey());
+  REQUIRE(verifier.ok());
+  auto cp = merkle::VerifyCheckpoint(*note, *verifier);
+  REQUIRE(cp.ok());
+  return *cp;
+}
+
+// The catalog entry an answer's view proof establishes under `cp`.
+std::optional<merkle::CatalogEntry> EntryOf(const LedgerDb::KvAnswer& answer, const merkle::Checkpoint& cp) {
+  auto view = verifier::VerifyViewProof(answer.view, cp.size, cp.root);
+  REQUIRE(view.ok());
+  return view->entry;
+}
+
 TEST_CASE("Key-value gets and scans are proven against a signed checkpoint (randomized vs std::map)", "[api][kv][proof]") {
   testing::TempDir dir;
   auto db = LedgerDb::Create(dir.path(), "kvq", SmallOptions());
@@ -453,17 +471,11 @@ TEST_CASE("Key-value gets and scans are proven against a signed checkpoint (rand
     }
     REQUIRE((*db)->Execute(std::move(tx)).ok());
   }
-  auto note = (*db)->journal().Checkpoint();
-  auto cp = merkle::VerifyCheckpoint(*note, *merkle::NoteVerifier::Parse((*db)->journal().vkey()));
-  REQUIRE(cp.ok());
+  const merkle::Checkpoint checkpoint = SignedCheckpoint(**db);
+  const merkle::Checkpoint* cp = &checkpoint;
   auto at = (*db)->State();
   REQUIRE(at.ok());
-
-  auto verified_entry = [&](const LedgerDb::KvAnswer& answer) {
-    auto view = verifier::VerifyViewProof(answer.view, cp->size, cp->root);
-    REQUIRE(view.ok());
-    return view->entry;
-  };
+  auto verified_entry = [&](const LedgerDb::KvAnswer& answer) { return EntryOf(answer, checkpoint); };
   for (int q = 0; q < 200; ++q) {
     kv::KvScan scan;
     if (rng() % 2 == 0) {
@@ -547,15 +559,11 @@ TEST_CASE("Leaderboards: ranks, top-n and score ranges proven (randomized vs a m
     return a.score != b.score ? a.score > b.score : a.member > b.member;
   });
 
-  auto cp = merkle::VerifyCheckpoint(*(*db)->journal().Checkpoint(), *merkle::NoteVerifier::Parse((*db)->journal().vkey()));
-  REQUIRE(cp.ok());
+  const merkle::Checkpoint checkpoint = SignedCheckpoint(**db);
+  const merkle::Checkpoint* cp = &checkpoint;
   auto at = (*db)->State();
   REQUIRE(at.ok());
-  auto entry_of = [&](const LedgerDb::KvAnswer& a) {
-    auto v = verifier::VerifyViewProof(a.view, cp->size, cp->root);
-    REQUIRE(v.ok());
-    return v->entry;
-  };
+  auto entry_of = [&](const LedgerDb::KvAnswer& a) { return EntryOf(a, checkpoint); };
   for (int q = 0; q < 60; ++q) {
     const std::string member = "p" + std::to_string(rng() % 55);
     auto answer = (*db)->ProveZsetRank(*at, "game", "scores", member, cp->size);
@@ -679,15 +687,11 @@ TEST_CASE("Documents: revisions, refusals, proven find and history (randomized v
   doc::DocOp not_object{doc::DocOp::Type::kInsert, "orders", "x", "[1,2]", std::nullopt};
   CHECK_FALSE(doc::EncodeDocOp(not_object).ok());
 
-  auto cp = merkle::VerifyCheckpoint(*(*db)->journal().Checkpoint(), *merkle::NoteVerifier::Parse((*db)->journal().vkey()));
-  REQUIRE(cp.ok());
+  const merkle::Checkpoint checkpoint = SignedCheckpoint(**db);
+  const merkle::Checkpoint* cp = &checkpoint;
   auto at = (*db)->State();
   REQUIRE(at.ok());
-  auto entry_of = [&](const LedgerDb::KvAnswer& a) {
-    auto v = verifier::VerifyViewProof(a.view, cp->size, cp->root);
-    REQUIRE(v.ok());
-    return v->entry;
-  };
+  auto entry_of = [&](const LedgerDb::KvAnswer& a) { return EntryOf(a, checkpoint); };
   const nlohmann::json filters[] = {
       nlohmann::json::object(),
       {{"status", "paid"}},
