@@ -123,4 +123,31 @@ Result<merkle::Checkpoint> VerifyCheckpointNote(std::string_view note, std::stri
   return merkle::VerifyCheckpoint(note, verifier);
 }
 
+Result<merkle::Checkpoint> VerifyCheckpointConsistency(std::string_view old_note, std::string_view new_note,
+                                                       const ConsistencyClaim& proof, std::string_view vkey) {
+  auto old_cp = VerifyCheckpointNote(old_note, vkey);
+  if (!old_cp.ok()) return old_cp.status().WithContext("the old checkpoint");
+  auto new_cp = VerifyCheckpointNote(new_note, vkey);
+  if (!new_cp.ok()) return new_cp.status().WithContext("the new checkpoint");
+  if (old_cp->origin != new_cp->origin) {
+    return VerificationFailed({"checkpoint.origin", old_cp->origin, new_cp->origin, 0, new_cp->size});
+  }
+  const auto check = [&](const char* name, std::uint64_t want, std::uint64_t got) -> Status {
+    if (want == got) return Status::Ok();
+    return VerificationFailed({name, std::to_string(want), std::to_string(got), 0, new_cp->size});
+  };
+  VELLUM_RETURN_IF_ERROR(check("consistency.old_size", old_cp->size, proof.proof.old_size));
+  VELLUM_RETURN_IF_ERROR(check("consistency.new_size", new_cp->size, proof.proof.new_size));
+  if (proof.old_root != old_cp->root) {
+    return VerificationFailed({"consistency.old_root", merkle::HashHex(old_cp->root), merkle::HashHex(proof.old_root), 0,
+                               old_cp->size});
+  }
+  if (proof.new_root != new_cp->root) {
+    return VerificationFailed({"consistency.new_root", merkle::HashHex(new_cp->root), merkle::HashHex(proof.new_root), 0,
+                               new_cp->size});
+  }
+  VELLUM_RETURN_IF_ERROR(VerifyLogProof(proof));
+  return new_cp;
+}
+
 }  // namespace vellum::verifier

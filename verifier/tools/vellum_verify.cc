@@ -11,6 +11,8 @@
 #include <CLI/CLI.hpp>
 
 #include "vellum/base/bytes.h"
+#include "vellum/merkle/note.h"
+#include "vellum/verifier/bundle.h"
 #include "vellum/verifier/verify.h"
 
 namespace {
@@ -18,7 +20,7 @@ namespace {
 constexpr int kVerified = 0;
 constexpr int kNotVerified = 1;
 constexpr int kMalformed = 2;
-constexpr size_t kMaxInput = 16u << 20;
+constexpr size_t kMaxInput = vellum::verifier::kMaxBundleSize;
 
 // Reads FILE, or standard input for "-". InvalidArgument if unreadable or too large.
 vellum::Result<std::string> ReadInput(const std::string& path) {
@@ -32,7 +34,7 @@ vellum::Result<std::string> ReadInput(const std::string& path) {
   std::string data(kMaxInput + 1, '\0');
   in.read(data.data(), static_cast<std::streamsize>(data.size()));
   data.resize(static_cast<size_t>(in.gcount()));
-  if (data.size() > kMaxInput) return vellum::InvalidArgument(path + " is larger than 16 MiB");
+  if (data.size() > kMaxInput) return vellum::InvalidArgument(path + " is larger than " + std::to_string(kMaxInput >> 20) + " MiB");
   return data;
 }
 
@@ -93,6 +95,64 @@ int RunCheckpoint(const std::string& file, const std::string& vkey_arg) {
   return kVerified;
 }
 
+int RunBundle(const std::string& file, const std::string& cp_file, const std::string& vkey_arg) {
+  auto text = ReadInput(file);
+  if (!text.ok()) return Malformed(text.status());
+  // Exit 2 is for input that is not a proof bundle at all; a file that claims
+  // to be one (its marker field is there) but is truncated, of another
+  // version or altered does not verify: exit 1.
+  const bool claims_bundle = text->find("\"vellum_proof_bundle\"") != std::string::npos;
+  auto bundle = vellum::verifier::ParseBundle(*text);
+  if (!bundle.ok()) return claims_bundle ? NotVerified(bundle.status()) : Malformed(bundle.status());
+  auto vkey = ReadVkey(vkey_arg);
+  if (!vkey.ok()) return Malformed(vkey.status());
+  auto verifier = vellum::merkle::NoteVerifier::Parse(*vkey);
+  if (!verifier.ok()) return Malformed(verifier.status().WithContext("--vkey"));
+  std::optional<vellum::merkle::Checkpoint> trusted;
+  if (!cp_file.empty()) {
+    auto note = ReadInput(cp_file);
+    if (!note.ok()) return Malformed(note.status());
+    auto cp = vellum::merkle::VerifyCheckpoint(*note, *verifier);
+    if (!cp.ok()) return Fail(cp.status().WithContext("--checkpoint"));
+    trusted = *cp;
+  }
+  auto verified = vellum::verifier::VerifyBundle(*bundle, *verifier, trusted);
+  if (!verified.ok()) return NotVerified(verified.status());
+  std::cout << "verified: " << verified->kind << " " << bundle->query.dump() << "\n"
+            << "result: " << verified->result_size << (verified->result_size == 1 ? " item" : " items")
+            << (verified->kind == "kv.get" || verified->kind == "zset.rank"
+                    ? (verified->result.value("found", false) ? " (present)" : " (proven absent)")
+                    : " (proven complete)")
+            << "\n"
+            << "ledger: " << verified->checkpoint.origin << "\n"
+            << "block: " << verified->height << " (state after it)\n"
+            << "checkpoint: size " << verified->checkpoint.size << ", root "
+            << vellum::merkle::HashHex(verified->checkpoint.root)
+            << (trusted.has_value() ? " (the --checkpoint given)" : " (the bundle's own, signed by --vkey)") << "\n";
+  return kVerified;
+}
+
+int RunConsistency(const std::string& old_file, const std::string& new_file, const std::string& proof_file,
+                   const std::string& vkey_arg) {
+  auto old_note = ReadInput(old_file);
+  if (!old_note.ok()) return Malformed(old_note.status());
+  auto new_note = ReadInput(new_file);
+  if (!new_note.ok()) return Malformed(new_note.status());
+  auto text = ReadInput(proof_file);
+  if (!text.ok()) return Malformed(text.status());
+  auto claim = vellum::verifier::ParseLogProof(*text);
+  if (!claim.ok()) return Malformed(claim.status());
+  const auto* consistency = std::get_if<vellum::verifier::ConsistencyClaim>(&*claim);
+  if (consistency == nullptr) return Malformed(vellum::InvalidArgument(proof_file + " is not a consistency proof"));
+  auto vkey = ReadVkey(vkey_arg);
+  if (!vkey.ok()) return Malformed(vkey.status());
+  auto cp = vellum::verifier::VerifyCheckpointConsistency(*old_note, *new_note, *consistency, *vkey);
+  if (!cp.ok()) return Fail(cp.status());
+  std::cout << "verified: " << cp->origin << " at size " << cp->size << " (root " << vellum::merkle::HashHex(cp->root)
+            << ") extends size " << consistency->proof.old_size << "\n";
+  return kVerified;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -109,6 +169,21 @@ int main(int argc, char** argv) {
   checkpoint->add_option("FILE", cp_file, "Checkpoint note, or - for standard input")->required();
   checkpoint->add_option("--vkey", vkey, "C2SP verifier key (name+keyid+key), or a file holding one")->required();
 
+  std::string bundle_file, bundle_cp, bundle_vkey;
+  auto* bundle = app.add_subcommand("bundle", "Check a query's proof bundle (vellum ... --proof-out FILE)");
+  bundle->add_option("FILE", bundle_file, "Proof bundle, or - for standard input")->required();
+  bundle->add_option("--checkpoint", bundle_cp,
+                     "A signed checkpoint you trust; the bundle must be proven against exactly its tree "
+                     "(without it, the bundle's own checkpoint is used once its signature verifies)");
+  bundle->add_option("--vkey", bundle_vkey, "The ledger's C2SP verifier key, or a file holding one")->required();
+
+  std::string old_cp, new_cp, consistency_proof, consistency_vkey;
+  auto* consistency = app.add_subcommand("consistency", "Check that a newer signed checkpoint extends an older one");
+  consistency->add_option("--old", old_cp, "The older checkpoint (the one you trusted)")->required();
+  consistency->add_option("--new", new_cp, "The newer checkpoint")->required();
+  consistency->add_option("--proof", consistency_proof, "Consistency proof between them (JSON, see log-proof)")->required();
+  consistency->add_option("--vkey", consistency_vkey, "The ledger's C2SP verifier key, or a file holding one")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -121,5 +196,7 @@ int main(int argc, char** argv) {
   }
   if (*log_proof) return RunLogProof(log_file);
   if (*checkpoint) return RunCheckpoint(cp_file, vkey);
+  if (*bundle) return RunBundle(bundle_file, bundle_cp, bundle_vkey);
+  if (*consistency) return RunConsistency(old_cp, new_cp, consistency_proof, consistency_vkey);
   return kMalformed;
 }

@@ -57,6 +57,16 @@ Status VerifyLogProof(const LogProofClaim& claim);
 // or an origin that is not the key's name.
 Result<merkle::Checkpoint> VerifyCheckpointNote(std::string_view note, std::string_view vkey);
 
+// Checks that the checkpoint `new_note` extends `old_note`: both verify with
+// `vkey` and have the same origin, and `proof` is a consistency proof between
+// exactly their sizes and roots (a client runs this whenever it sees a new
+// digest, keeping the last one it trusted). Equal sizes need equal roots and
+// no proof. InvalidArgument for malformed input; kDataLoss naming the check
+// ("consistency.old_root", "checkpoint.origin", ...) otherwise. Returns the
+// newer checkpoint.
+Result<merkle::Checkpoint> VerifyCheckpointConsistency(std::string_view old_note, std::string_view new_note,
+                                                       const ConsistencyClaim& proof, std::string_view vkey);
+
 }  // namespace vellum::verifier
 
 #endif  // VELLUM_VERIFIER_VERIFY_H_

@@ -1,0 +1,425 @@
+#include "vellum/verifier/bundle.h"
+
+#include <limits>
+#include <set>
+#include <utility>
+
+#include "vellum/base/bytes.h"
+#include "vellum/engines/document/canonical_json.h"
+#include "vellum/engines/document/doc_ops.h"
+#include "vellum/engines/document/doc_query.h"
+#include "vellum/engines/document/filter.h"
+#include "vellum/engines/kv/kv_query.h"
+#include "vellum/merkle/catalog.h"
+#include "vellum/verifier/view_proof.h"
+
+namespace vellum::verifier {
+namespace {
+
+using nlohmann::json;
+namespace doc = engines::document;
+namespace kv = engines::kv;
+
+// Exactly `required` plus any of `optional`; anything else is malformed, so a
+// bundle has one reading.
+Status CheckFields(const json& obj, std::string_view what, const std::set<std::string>& required,
+                   const std::set<std::string>& optional = {}) {
+  if (!obj.is_object()) return InvalidArgument(std::string(what) + " must be a JSON object");
+  for (const auto& [key, value] : obj.items()) {
+    if (required.count(key) == 0 && optional.count(key) == 0) {
+      return InvalidArgument(std::string(what) + ": unknown field '" + key + "'");
+    }
+  }
+  for (const auto& key : required) {
+    if (!obj.contains(key)) return InvalidArgument(std::string(what) + ": missing field '" + key + "'");
+  }
+  return Status::Ok();
+}
+
+Result<std::string> GetString(const json& obj, const char* field) {
+  const json& v = obj.at(field);
+  if (!v.is_string()) return InvalidArgument(std::string("field '") + field + "' must be a string");
+  return v.get<std::string>();
+}
+
+Result<std::string> GetBytes(const json& obj, const char* field) {
+  VELLUM_ASSIGN_OR_RETURN(std::string text, GetString(obj, field));
+  auto bytes = Base64Decode(text);
+  if (!bytes.ok()) return bytes.status().WithContext(std::string("field '") + field + "'");
+  return bytes;
+}
+
+Result<std::uint64_t> GetU64(const json& obj, const char* field) {
+  const json& v = obj.at(field);
+  if (!v.is_number_unsigned()) return InvalidArgument(std::string("field '") + field + "' must be a non-negative integer");
+  return v.get<std::uint64_t>();
+}
+
+Result<std::int64_t> GetI64(const json& obj, const char* field) {
+  const json& v = obj.at(field);
+  if (v.is_number_unsigned()) {
+    if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return InvalidArgument(std::string("field '") + field + "' is out of the int64 range");
+    }
+    return static_cast<std::int64_t>(v.get<std::uint64_t>());
+  }
+  if (!v.is_number_integer()) return InvalidArgument(std::string("field '") + field + "' must be an integer");
+  return v.get<std::int64_t>();
+}
+
+Result<bool> GetBool(const json& obj, const char* field) {
+  const json& v = obj.at(field);
+  if (!v.is_boolean()) return InvalidArgument(std::string("field '") + field + "' must be true or false");
+  return v.get<bool>();
+}
+
+Result<std::string> Key(std::string_view model, std::string_view name, std::string_view part) {
+  return merkle::CatalogKey(model, name, part);
+}
+
+// ---- Queries ----------------------------------------------------------------
+
+struct KvGetQuery {
+  std::string ns, key;
+};
+struct KvScanQuery {
+  std::string ns;
+  kv::KvScan scan;
+};
+struct ZsetQuery {
+  std::string ns, set, member;
+  std::uint64_t n = 0, limit = 0;
+  std::int64_t min = 0, max = 0;
+};
+struct FindQuery {
+  std::string collection;
+  json filter;
+  doc::FindOptions options;
+};
+
+Result<std::string> QueryKind(const json& query) {
+  if (!query.is_object() || !query.contains("kind")) return InvalidArgument("query: missing field 'kind'");
+  return GetString(query, "kind");
+}
+
+Result<KvScanQuery> ParseKvScan(const json& q) {
+  VELLUM_RETURN_IF_ERROR(CheckFields(q, "kv.scan query", {"kind", "namespace", "lo", "limit", "reverse"}, {"hi", "prefix"}));
+  KvScanQuery out;
+  VELLUM_ASSIGN_OR_RETURN(out.ns, GetString(q, "namespace"));
+  VELLUM_ASSIGN_OR_RETURN(out.scan.lo, GetBytes(q, "lo"));
+  if (q.contains("hi")) {
+    VELLUM_ASSIGN_OR_RETURN(std::string hi, GetBytes(q, "hi"));
+    out.scan.hi = std::move(hi);
+  }
+  if (q.contains("prefix")) {
+    VELLUM_ASSIGN_OR_RETURN(std::string prefix, GetBytes(q, "prefix"));
+    out.scan.prefix = std::move(prefix);
+  }
+  VELLUM_ASSIGN_OR_RETURN(out.scan.limit, GetU64(q, "limit"));
+  VELLUM_ASSIGN_OR_RETURN(out.scan.reverse, GetBool(q, "reverse"));
+  return out;
+}
+
+Result<ZsetQuery> ParseZset(const json& q, std::string_view kind) {
+  ZsetQuery out;
+  if (kind == "zset.rank") {
+    VELLUM_RETURN_IF_ERROR(CheckFields(q, "zset.rank query", {"kind", "namespace", "set", "member"}));
+    VELLUM_ASSIGN_OR_RETURN(out.member, GetBytes(q, "member"));
+  } else if (kind == "zset.top") {
+    VELLUM_RETURN_IF_ERROR(CheckFields(q, "zset.top query", {"kind", "namespace", "set", "n"}));
+    VELLUM_ASSIGN_OR_RETURN(out.n, GetU64(q, "n"));
+  } else {
+    VELLUM_RETURN_IF_ERROR(CheckFields(q, "zset.range query", {"kind", "namespace", "set", "min", "max", "limit"}));
+    VELLUM_ASSIGN_OR_RETURN(out.min, GetI64(q, "min"));
+    VELLUM_ASSIGN_OR_RETURN(out.max, GetI64(q, "max"));
+    VELLUM_ASSIGN_OR_RETURN(out.limit, GetU64(q, "limit"));
+  }
+  VELLUM_ASSIGN_OR_RETURN(out.ns, GetString(q, "namespace"));
+  VELLUM_ASSIGN_OR_RETURN(out.set, GetString(q, "set"));
+  return out;
+}
+
+Result<FindQuery> ParseFind(const json& q) {
+  VELLUM_RETURN_IF_ERROR(CheckFields(q, "doc.find query", {"kind", "collection", "filter", "descending", "skip", "projection"},
+                                     {"sort_path", "limit"}));
+  FindQuery out;
+  VELLUM_ASSIGN_OR_RETURN(out.collection, GetString(q, "collection"));
+  out.filter = q.at("filter");
+  if (q.contains("sort_path")) {
+    VELLUM_ASSIGN_OR_RETURN(std::string path, GetString(q, "sort_path"));
+    out.options.sort_path = std::move(path);
+  }
+  VELLUM_ASSIGN_OR_RETURN(out.options.descending, GetBool(q, "descending"));
+  VELLUM_ASSIGN_OR_RETURN(out.options.skip, GetU64(q, "skip"));
+  if (q.contains("limit")) {
+    VELLUM_ASSIGN_OR_RETURN(out.options.limit, GetU64(q, "limit"));
+  }
+  const json& projection = q.at("projection");
+  if (!projection.is_array()) return InvalidArgument("field 'projection' must be an array of paths");
+  for (const auto& p : projection) {
+    if (!p.is_string()) return InvalidArgument("field 'projection' must be an array of paths");
+    out.options.projection.push_back(p.get<std::string>());
+  }
+  return out;
+}
+
+json MembersJson(const std::vector<kv::ZsetMember>& members) {
+  json list = json::array();
+  for (const auto& m : members) list.push_back({{"member", Base64Encode(m.member)}, {"score", m.score}});
+  return {{"members", std::move(list)}};
+}
+
+Result<json> DocumentJson(const std::string& canonical) {
+  if (canonical.empty()) return json();
+  return doc::ParseJson(canonical);
+}
+
+// ---- Bundle JSON ------------------------------------------------------------
+
+Result<merkle::MapProof> GetMapProof(const json& obj, const char* field) {
+  VELLUM_ASSIGN_OR_RETURN(std::string bytes, GetBytes(obj, field));
+  // A map the catalog proves absent has no map proof.
+  if (bytes.empty()) return merkle::MapProof{};
+  auto proof = merkle::MapProof::Decode(bytes);
+  if (!proof.ok()) return proof.status().WithContext(std::string("field '") + field + "'");
+  return proof;
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> BundleCatalogKeys(const json& query) {
+  VELLUM_ASSIGN_OR_RETURN(std::string kind, QueryKind(query));
+  std::vector<std::string> keys;
+  if (kind == "kv.get" || kind == "kv.scan") {
+    VELLUM_ASSIGN_OR_RETURN(std::string ns, GetString(query, "namespace"));
+    VELLUM_ASSIGN_OR_RETURN(std::string key, Key("kv", ns, ""));
+    keys.push_back(std::move(key));
+  } else if (kind == "zset.rank" || kind == "zset.top" || kind == "zset.range") {
+    VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(query, kind));
+    if (kind == "zset.rank") {
+      VELLUM_ASSIGN_OR_RETURN(std::string members, Key("zset", z.ns, z.set + "/members"));
+      keys.push_back(std::move(members));
+    }
+    VELLUM_ASSIGN_OR_RETURN(std::string scores, Key("zset", z.ns, z.set + "/by-score"));
+    keys.push_back(std::move(scores));
+  } else if (kind == "doc.find" || kind == "doc.history") {
+    VELLUM_ASSIGN_OR_RETURN(std::string collection, GetString(query, "collection"));
+    VELLUM_ASSIGN_OR_RETURN(std::string key, Key("doc", collection, kind == "doc.find" ? "" : "revisions"));
+    keys.push_back(std::move(key));
+  } else {
+    return InvalidArgument("query: unknown kind '" + kind + "'");
+  }
+  return keys;
+}
+
+Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const merkle::Hash& root) {
+  VELLUM_ASSIGN_OR_RETURN(std::vector<std::string> keys, BundleCatalogKeys(bundle.query));
+  if (bundle.views.size() != keys.size()) {
+    return VerificationFailed({"bundle.views", std::to_string(keys.size()) + " map proofs for this query",
+                               std::to_string(bundle.views.size()), 0, 0});
+  }
+  std::vector<std::optional<merkle::CatalogEntry>> entries;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (bundle.views[i].catalog_key != keys[i]) {
+      return VerificationFailed({"bundle.catalog_key", HexEncode(keys[i]), HexEncode(bundle.views[i].catalog_key), i, 0});
+    }
+    ViewProof view{bundle.block, bundle.views[i].catalog_key, bundle.views[i].catalog};
+    VELLUM_ASSIGN_OR_RETURN(VerifiedView verified, VerifyViewProof(view, tree_size, root));
+    if (verified.header.height != bundle.height) {
+      return VerificationFailed({"bundle.height", std::to_string(bundle.height), std::to_string(verified.header.height),
+                                 verified.header.height, tree_size});
+    }
+    entries.push_back(verified.entry);
+  }
+
+  const json& q = bundle.query;
+  VELLUM_ASSIGN_OR_RETURN(std::string kind, QueryKind(q));
+  if (kind == "kv.get") {
+    VELLUM_RETURN_IF_ERROR(CheckFields(q, "kv.get query", {"kind", "namespace", "key"}));
+    VELLUM_ASSIGN_OR_RETURN(std::string key, GetBytes(q, "key"));
+    VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> value, kv::VerifyKvGet(key, entries[0], bundle.views[0].map));
+    if (!value.has_value()) return json{{"found", false}};
+    return json{{"found", true}, {"value", Base64Encode(*value)}};
+  }
+  if (kind == "kv.scan") {
+    VELLUM_ASSIGN_OR_RETURN(KvScanQuery s, ParseKvScan(q));
+    VELLUM_ASSIGN_OR_RETURN(kv::KvScanResult r, kv::VerifyKvScan(s.scan, entries[0], bundle.views[0].map));
+    json list = json::array();
+    for (const auto& e : r.entries) list.push_back({{"key", Base64Encode(e.key)}, {"value", Base64Encode(e.value)}});
+    json out{{"entries", std::move(list)}, {"has_more", r.has_more}};
+    if (r.next_key.has_value()) out["next_key"] = Base64Encode(*r.next_key);
+    return out;
+  }
+  if (kind == "zset.rank") {
+    VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(q, kind));
+    VELLUM_ASSIGN_OR_RETURN(std::optional<kv::ZsetRank> rank,
+                            kv::VerifyZsetRank(z.member, entries[0], bundle.views[0].map, entries[1], bundle.views[1].map));
+    if (!rank.has_value()) return json{{"found", false}};
+    return json{{"found", true}, {"score", rank->score}, {"rank", rank->rank}, {"total", rank->total}};
+  }
+  if (kind == "zset.top") {
+    VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(q, kind));
+    VELLUM_ASSIGN_OR_RETURN(auto members, kv::VerifyZsetTop(z.n, entries[0], bundle.views[0].map));
+    return MembersJson(members);
+  }
+  if (kind == "zset.range") {
+    VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(q, kind));
+    VELLUM_ASSIGN_OR_RETURN(auto members,
+                            kv::VerifyZsetScoreRange(z.min, z.max, z.limit, entries[0], bundle.views[0].map));
+    return MembersJson(members);
+  }
+  if (kind == "doc.find") {
+    VELLUM_ASSIGN_OR_RETURN(FindQuery f, ParseFind(q));
+    VELLUM_ASSIGN_OR_RETURN(doc::Filter filter, doc::Filter::Parse(f.filter));
+    VELLUM_ASSIGN_OR_RETURN(std::vector<doc::FoundDocument> found,
+                            doc::VerifyFind(filter, entries[0], bundle.views[0].map));
+    found = doc::ApplyFindOptions(std::move(found), f.options);
+    json list = json::array();
+    for (auto& d : found) {
+      list.push_back({{"id", d.id}, {"version", d.revision.version}, {"height", d.revision.height},
+                      {"document", std::move(d.document)}});
+    }
+    return json{{"documents", std::move(list)}};
+  }
+  // doc.history
+  VELLUM_RETURN_IF_ERROR(CheckFields(q, "doc.history query", {"kind", "collection", "id"}));
+  VELLUM_ASSIGN_OR_RETURN(std::string id, GetString(q, "id"));
+  VELLUM_ASSIGN_OR_RETURN(std::vector<doc::Revision> revisions,
+                          doc::VerifyHistory(id, entries[0], bundle.views[0].map));
+  json list = json::array();
+  for (const auto& r : revisions) {
+    json item{{"version", r.version}, {"height", r.height}, {"deleted", r.deleted}};
+    if (!r.deleted) {
+      VELLUM_ASSIGN_OR_RETURN(item["document"], DocumentJson(r.json));
+    }
+    list.push_back(std::move(item));
+  }
+  return json{{"revisions", std::move(list)}};
+}
+
+size_t BundleResultSize(const json& result) {
+  for (const char* field : {"entries", "members", "documents", "revisions"}) {
+    if (result.contains(field) && result[field].is_array()) return result[field].size();
+  }
+  return result.value("found", false) ? 1 : 0;
+}
+
+Result<VerifiedBundle> VerifyBundle(const Bundle& bundle, const merkle::NoteVerifier& verifier,
+                                    const std::optional<merkle::Checkpoint>& trusted) {
+  auto own = merkle::VerifyCheckpoint(bundle.checkpoint, verifier);
+  if (!own.ok()) return own.status().WithContext("the bundle's checkpoint");
+  if (own->origin != bundle.ledger) {
+    return VerificationFailed({"bundle.ledger", own->origin, bundle.ledger, 0, own->size});
+  }
+  if (own->size != bundle.tree_size) {
+    return VerificationFailed({"bundle.tree_size", std::to_string(own->size), std::to_string(bundle.tree_size), 0, own->size});
+  }
+  if (trusted.has_value()) {
+    if (trusted->origin != own->origin) {
+      return VerificationFailed({"checkpoint.origin", trusted->origin, own->origin, 0, trusted->size});
+    }
+    if (trusted->size != own->size) {
+      return VerificationFailed({"checkpoint.size", std::to_string(trusted->size), std::to_string(own->size), 0,
+                                 trusted->size});
+    }
+    if (trusted->root != own->root) {
+      return VerificationFailed({"checkpoint.root", merkle::HashHex(trusted->root), merkle::HashHex(own->root), 0,
+                                 trusted->size});
+    }
+  }
+  VELLUM_ASSIGN_OR_RETURN(json computed, EvaluateBundle(bundle, own->size, own->root));
+  if (computed != bundle.result) {
+    const size_t claimed_n = BundleResultSize(bundle.result);
+    const size_t proven_n = BundleResultSize(computed);
+    std::string claimed_text = bundle.result.dump();
+    std::string proven_text = computed.dump();
+    if (claimed_text.size() > 200) claimed_text = claimed_text.substr(0, 200) + "...";
+    if (proven_text.size() > 200) proven_text = proven_text.substr(0, 200) + "...";
+    return VerificationFailed({"bundle.result",
+                               "the proven result (" + std::to_string(proven_n) + " items) " + proven_text,
+                               "the claimed result (" + std::to_string(claimed_n) + " items) " + claimed_text, 0,
+                               own->size});
+  }
+  VerifiedBundle out;
+  out.checkpoint = *own;
+  out.height = bundle.height;
+  out.kind = bundle.query.at("kind").get<std::string>();
+  out.result_size = BundleResultSize(computed);
+  out.result = std::move(computed);
+  return out;
+}
+
+std::string BundleToJson(const Bundle& bundle) {
+  json views = json::array();
+  for (const auto& v : bundle.views) {
+    views.push_back({{"catalog_key", Base64Encode(v.catalog_key)},
+                     {"catalog_proof", Base64Encode(v.catalog.Encode())},
+                     {"map_proof", v.map.nodes.empty() ? std::string() : Base64Encode(v.map.Encode())}});
+  }
+  json path = json::array();
+  for (const auto& h : bundle.block.inclusion.path) path.push_back(merkle::HashHex(h));
+  json doc = json::object();
+  doc["vellum_proof_bundle"] = kBundleVersion;
+  doc["ledger"] = bundle.ledger;
+  doc["checkpoint"] = bundle.checkpoint;
+  doc["tree_size"] = bundle.tree_size;
+  doc["height"] = bundle.height;
+  doc["query"] = bundle.query;
+  doc["result"] = bundle.result;
+  doc["block"] = {{"header", Base64Encode(bundle.block.header)}, {"inclusion", std::move(path)}};
+  doc["views"] = std::move(views);
+  return doc.dump(2) + "\n";
+}
+
+Result<Bundle> ParseBundle(std::string_view text) {
+  if (text.size() > kMaxBundleSize) {
+    return InvalidArgument("bundle of " + std::to_string(text.size()) + " bytes exceeds the limit of " +
+                           std::to_string(kMaxBundleSize));
+  }
+  VELLUM_ASSIGN_OR_RETURN(json doc, doc::ParseJson(text));
+  if (!doc.is_object()) return InvalidArgument("a proof bundle must be a JSON object");
+  if (!doc.contains("vellum_proof_bundle")) return InvalidArgument("not a proof bundle: missing 'vellum_proof_bundle'");
+  VELLUM_ASSIGN_OR_RETURN(std::uint64_t version, GetU64(doc, "vellum_proof_bundle"));
+  if (version != kBundleVersion) {
+    return InvalidArgument("proof bundle version " + std::to_string(version) + " is not supported (this verifier reads version " +
+                           std::to_string(kBundleVersion) + ")");
+  }
+  VELLUM_RETURN_IF_ERROR(CheckFields(doc, "bundle",
+                                     {"vellum_proof_bundle", "ledger", "checkpoint", "tree_size", "height", "query",
+                                      "result", "block", "views"}));
+  Bundle b;
+  VELLUM_ASSIGN_OR_RETURN(b.ledger, GetString(doc, "ledger"));
+  VELLUM_ASSIGN_OR_RETURN(b.checkpoint, GetString(doc, "checkpoint"));
+  VELLUM_ASSIGN_OR_RETURN(b.tree_size, GetU64(doc, "tree_size"));
+  VELLUM_ASSIGN_OR_RETURN(b.height, GetU64(doc, "height"));
+  b.query = doc.at("query");
+  VELLUM_RETURN_IF_ERROR(BundleCatalogKeys(b.query).status());
+  b.result = doc.at("result");
+  if (!b.result.is_object()) return InvalidArgument("field 'result' must be a JSON object");
+  const json& block = doc.at("block");
+  VELLUM_RETURN_IF_ERROR(CheckFields(block, "block", {"header", "inclusion"}));
+  VELLUM_ASSIGN_OR_RETURN(b.block.header, GetBytes(block, "header"));
+  const json& path = block.at("inclusion");
+  if (!path.is_array() || path.size() > 64) return InvalidArgument("field 'inclusion' must be an array of at most 64 hex hashes");
+  for (const auto& h : path) {
+    if (!h.is_string()) return InvalidArgument("field 'inclusion' must hold hex strings");
+    auto hash = merkle::HashFromHex(h.get<std::string>());
+    if (!hash.ok()) return hash.status().WithContext("field 'inclusion'");
+    b.block.inclusion.path.push_back(*hash);
+  }
+  b.block.inclusion.leaf_index = b.height;
+  b.block.inclusion.tree_size = b.tree_size;
+  const json& views = doc.at("views");
+  if (!views.is_array() || views.size() > 8) return InvalidArgument("field 'views' must be an array of at most 8 views");
+  for (const auto& v : views) {
+    VELLUM_RETURN_IF_ERROR(CheckFields(v, "view", {"catalog_key", "catalog_proof", "map_proof"}));
+    BundleView view;
+    VELLUM_ASSIGN_OR_RETURN(view.catalog_key, GetBytes(v, "catalog_key"));
+    VELLUM_ASSIGN_OR_RETURN(view.catalog, GetMapProof(v, "catalog_proof"));
+    VELLUM_ASSIGN_OR_RETURN(view.map, GetMapProof(v, "map_proof"));
+    b.views.push_back(std::move(view));
+  }
+  return b;
+}
+
+}  // namespace vellum::verifier
