@@ -21,6 +21,16 @@ std::string Describe(const indexes::MapId& id) {
 
 }  // namespace
 
+indexes::MapId TokensMap() { return {"sys", "tokens", ""}; }
+
+std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index) {
+  ByteWriter where;
+  where.U64(height);
+  where.U32(index_in_block);
+  where.U32(doc_op_index);
+  return merkle::HashHex(merkle::HashTagged(merkle::kTagDocumentId, where.data())).substr(0, 24);
+}
+
 Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {
   TransactionEffects effects;
   effects.writes.reserve(tx.operations.size());
@@ -147,11 +157,7 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
   for (size_t op_index = 0; op_index < effects.doc_ops.size(); ++op_index) {
     doc::DocOp& op = effects.doc_ops[op_index];
     if (op.type == doc::DocOp::Type::kInsert && op.id.empty()) {
-      ByteWriter where;
-      where.U64(state.next_height());
-      where.U32(accepted_index);
-      where.U32(static_cast<std::uint32_t>(op_index));
-      op.id = merkle::HashHex(merkle::HashTagged(merkle::kTagDocumentId, where.data())).substr(0, 24);
+      op.id = DerivedDocumentId(state.next_height(), accepted_index, static_cast<std::uint32_t>(op_index));
     }
     const indexes::MapId current{"doc", op.collection, ""};
     const indexes::MapId revisions{"doc", op.collection, "revisions"};
@@ -184,6 +190,23 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
   return Status::Ok();
 }
 
+// An idempotency token may be used by one accepted transaction only: the
+// first records (block height, index in block) under the token in the tokens
+// map; later ones are refused with ALREADY_EXISTS (vellumd then answers with
+// the first one's receipt). Deterministic, so replay refuses the same ones.
+Status RecordToken(const indexes::Views& views, const indexes::StateView& state, const PendingWrites& pending,
+                   const journal::Transaction& tx, std::uint32_t accepted_index, TransactionEffects& effects) {
+  const indexes::MapId tokens = TokensMap();
+  VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> used, CurrentValue(views, state, pending, tokens, tx.client_token));
+  if (used.has_value()) return AlreadyExists("idempotency token already used by a committed transaction");
+  ByteWriter where;
+  where.U64(state.next_height());
+  where.U32(accepted_index);
+  effects.writes.push_back({tokens, indexes::MapSpec{merkle::MapKind::kPlain, merkle::kZeroHash},
+                            indexes::MapMutation::Put(tx.client_token, where.data())});
+  return Status::Ok();
+}
+
 std::string Shown(const std::optional<std::string>& v) {
   if (!v.has_value()) return "absent";
   if (v->size() > 64) return "a value of " + std::to_string(v->size()) + " bytes";
@@ -207,6 +230,7 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
     }
     Status verdict = ResolveZsetOps(views, state, pending, *effects);
     if (verdict.ok()) verdict = ResolveDocOps(views, state, pending, accepted, *effects);
+    if (verdict.ok() && !txs[i].client_token.empty()) verdict = RecordToken(views, state, pending, txs[i], accepted, *effects);
     // A map's spec is fixed when it is created; check against the state and
     // the earlier accepted transactions of this block before applying any.
     std::map<indexes::MapId, indexes::MapSpec> specs;
@@ -370,6 +394,36 @@ Result<journal::Receipt> LedgerDb::Execute(journal::Transaction tx) {
   return ledger_->Append(std::move(tx));
 }
 
+void LedgerDb::ExecuteAsync(journal::Transaction tx, std::function<void(Result<journal::Receipt>)> done) {
+  if (Status valid = ProjectTransaction(tx).status(); !valid.ok()) {
+    done(valid);
+    return;
+  }
+  ledger_->AppendAsync(std::move(tx), std::move(done));
+}
+
+Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
+  auto state = views_->Current();
+  const auto* map = state->Find(TokensMap());
+  if (map == nullptr) return NotFound("no transaction used idempotency token '" + token + "'");
+  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, views_->MapFor(map->spec));
+  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(map->version, token));
+  if (!got.entry.has_value()) return NotFound("no transaction used idempotency token '" + token + "'");
+  ByteReader r(got.entry->value, "idempotency record");
+  const std::uint64_t height = r.U64();
+  const std::uint32_t index = r.U32();
+  if (!r.ok() || r.remaining() != 0) return DataLoss("malformed idempotency record for token '" + token + "'");
+  VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, ledger_->GetBlock(height));
+  TokenUse use;
+  use.receipt.block_height = height;
+  use.receipt.index_in_block = index;
+  use.receipt.tx_seq = header.first_tx_seq + index;
+  use.receipt.block_hash = merkle::HashLeaf(journal::EncodeBlockHeader(header));
+  VELLUM_ASSIGN_OR_RETURN(use.tx, ledger_->GetTransaction(use.receipt.tx_seq));
+  use.receipt.tx_hash = journal::TransactionHash(journal::EncodeTransaction(use.tx));
+  return use;
+}
+
 Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::span<const journal::Transaction> txs,
                                           std::span<Status> verdicts) {
   BlockProjection projection = ProjectBlock(*views_, *views_->Current(), txs);
@@ -412,6 +466,15 @@ Result<StateAt> LedgerDb::State(std::optional<std::uint64_t> height) {
   VELLUM_ASSIGN_OR_RETURN(auto snapshot, ledger_->store().Read());
   VELLUM_RETURN_IF_ERROR(ReplayBlocks(*snapshot, replay->views->Current()->next_height(), *height + 1, *replay->views));
   return StateAt{replay->views->Current(), replay->views.get(), replay};
+}
+
+Result<std::optional<std::string>> LedgerDb::ReadKv(const StateAt& at, const std::string& ns, const std::string& key) {
+  const auto* map = at.state->Find(engines::kv::KvMap(ns));
+  if (map == nullptr) return std::optional<std::string>();
+  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
+  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(map->version, key));
+  if (!got.entry.has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(got.entry->value));
 }
 
 Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size) {

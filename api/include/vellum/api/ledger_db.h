@@ -23,6 +23,7 @@
 #define VELLUM_API_LEDGER_DB_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -87,6 +88,16 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
 // must be block from-1), checking each state root against its header.
 Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::uint64_t to, indexes::Views& views);
 
+// The system map of idempotency tokens: token -> u64 block height || u32
+// index in the block of the accepted transaction that used it
+// (docs/FORMAT.md, "Idempotency tokens").
+indexes::MapId TokensMap();
+
+// The id a document insert without one gets: from its place in the journal
+// (block height, index of its transaction in the block, index among the
+// transaction's document operations), which replay reproduces exactly.
+std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index);
+
 // A state of the views as of some block, readable for as long as the handle
 // lives (it may own a private replay of the journal).
 struct StateAt {
@@ -108,13 +119,29 @@ class LedgerDb final : private journal::StateHook {
   indexes::Views& views() { return *views_; }
   indexes::ViewStore& view_store() { return *view_store_; }
 
-  // Validates the operations, appends, and returns once durable.
+  // Validates the operations, appends, and returns once durable. A
+  // transaction whose client_token an earlier accepted transaction used is
+  // refused with ALREADY_EXISTS (see FindToken).
   Result<journal::Receipt> Execute(journal::Transaction tx);
+  // Same, without blocking: `done` runs on the journal's acknowledgement
+  // thread (or at once for an invalid transaction); keep it short.
+  void ExecuteAsync(journal::Transaction tx, std::function<void(Result<journal::Receipt>)> done);
+
+  // The committed transaction that used idempotency token `token`, with its
+  // receipt. NotFound if none has (yet).
+  struct TokenUse {
+    journal::Receipt receipt;
+    journal::Transaction tx;
+  };
+  Result<TokenUse> FindToken(const std::string& token);
 
   // The views after block `height` (nullopt: the newest). Recent states come
   // from memory; older ones are rebuilt from the nearest durable state record
   // plus the journal blocks after it. OutOfRange beyond the newest block.
   Result<StateAt> State(std::optional<std::uint64_t> height = std::nullopt);
+
+  // A key-value read without a proof (interactive transactions record it).
+  Result<std::optional<std::string>> ReadKv(const StateAt& at, const std::string& ns, const std::string& key);
 
   // The proof chain from the tree of `tree_size` blocks (0: the newest) to
   // map `id`'s catalog entry in the state after block `height` (nullopt: the
