@@ -7,6 +7,8 @@ packages=(
   g++ cmake ninja-build pkg-config
   libssl-dev liblmdb-dev nlohmann-json3-dev libcli11-dev
   catch2 libbenchmark-dev
+  libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libspdlog-dev
+  openssl
 )
 
 missing=()
