@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 
 #include "replay_store.h"
 #include "vellum/api/ledger_db.h"
@@ -31,6 +32,10 @@ namespace {
 using merkle::HashHex;
 
 std::string Sub(const std::string& dir, const char* name) { return (std::filesystem::path(dir) / name).string(); }
+
+std::string IdHex(const journal::LedgerId& id) {
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(id.data()), id.size()));
+}
 
 std::string Trim(std::string_view s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.remove_suffix(1);
@@ -113,6 +118,17 @@ class Auditor {
   void Find(std::string subject, std::optional<std::uint64_t> position, std::string check, std::string expected = {},
             std::string computed = {}, std::string detail = {});
   void Note(std::string note) { rep_.notes.push_back(std::move(note)); }
+  // Reads through the journal snapshot. LMDB poisons a read transaction after
+  // a page error (later reads fail with MDB_BAD_TXN), so a failed read other
+  // than NotFound renews the snapshot: the rest of the store is still checked.
+  template <typename F>
+  auto Read(F&& read) -> decltype(read(std::declval<const journal::Snapshot&>())) {
+    auto r = read(static_cast<const journal::Snapshot&>(*snap_));
+    if (!r.ok() && r.status().code() != StatusCode::kNotFound) {
+      if (auto fresh = jstore_->Read(); fresh.ok()) snap_ = std::move(fresh).value();
+    }
+    return r;
+  }
 
   Status OpenStores();
   void ReadCheckpoints();
@@ -197,7 +213,15 @@ Status Auditor::OpenStores() {
   } else {
     meta_ = **meta;
     rep_.ledger = meta_->name;
-    rep_.ledger_id = HexEncode(std::string_view(reinterpret_cast<const char*>(meta_->id.data()), meta_->id.size()));
+    rep_.ledger_id = IdHex(meta_->id);
+    const journal::LedgerId derived = journal::DeriveLedgerId(meta_->name, meta_->vkey, meta_->created_us);
+    if (derived != meta_->id) {
+      Find("ledger", std::nullopt, "meta.ledger_id", rep_.ledger_id, IdHex(derived),
+           "the ledger id is not the one derived from the stored name, key and creation time");
+    }
+    if (auto stored_key = merkle::NoteVerifier::Parse(meta_->vkey); stored_key.ok() && stored_key->name() != meta_->name) {
+      Find("ledger", std::nullopt, "meta.name", meta_->name, stored_key->name(), "the ledger's key is named for another ledger");
+    }
   }
 
   if (opt_.vkey.has_value()) {
@@ -224,10 +248,17 @@ Status Auditor::OpenStores() {
 }
 
 void Auditor::ReadCheckpoints() {
-  auto all = snap_->AllCheckpoints();
+  auto all = Read([&](const journal::Snapshot& s) { return s.AllCheckpoints(); });
   if (!all.ok()) {
-    Find("store", std::nullopt, "store.read", "", "", "reading the stored checkpoints: " + all.status().ToString());
-    return;
+    Find("store", std::nullopt, "store.read", "", "",
+         "listing the stored checkpoints: " + all.status().ToString() + "; looking each size up instead");
+    // One bad entry fails the whole scan: look up every possible size instead.
+    all = std::vector<std::pair<std::uint64_t, std::string>>();
+    for (std::uint64_t size = 0; size <= rep_.blocks; ++size) {
+      auto note = Read([&](const journal::Snapshot& s) { return s.CheckpointAt(size); });
+      if (note.ok()) all->emplace_back(size, std::move(note).value());
+      else if (note.status().code() != StatusCode::kNotFound) Find("checkpoint", size, "store.read", "", "", note.status().ToString());
+    }
   }
   for (auto& [size, note] : *all) {
     if (size > rep_.blocks) {
@@ -277,16 +308,12 @@ void Auditor::OpenViewStore() {
     auto newest = indexes::DecodeStateRecord(records_.rbegin()->second);
     if (newest.ok()) max_page_items_ = newest->max_page_items;
   }
-  std::uint64_t newer = 0;
-  for (const auto& [h, bytes] : records_) newer += h >= rep_.blocks ? 1 : 0;
-  if (newer > 0) {
-    Note(std::to_string(newer) + " state record(s) of the views store are newer than the journal snapshot and were not compared.");
-  }
 }
 
 Result<std::string> Auditor::TrustedHeader(std::uint64_t h) {
-  VELLUM_ASSIGN_OR_RETURN(std::string raw, snap_->Header(h));
-  VELLUM_ASSIGN_OR_RETURN(std::vector<merkle::Hash> path, merkle::InclusionPath(*snap_, h, trusted_->size));
+  VELLUM_ASSIGN_OR_RETURN(std::string raw, Read([&](const journal::Snapshot& s) { return s.Header(h); }));
+  VELLUM_ASSIGN_OR_RETURN(std::vector<merkle::Hash> path,
+                          Read([&](const journal::Snapshot& s) { return merkle::InclusionPath(s, h, trusted_->size); }));
   VELLUM_RETURN_IF_ERROR(merkle::VerifyInclusion(h, trusted_->size, journal::BlockHash(raw), path, trusted_->root));
   return raw;
 }
@@ -396,7 +423,7 @@ void Auditor::CheckEarlierCheckpoint(std::uint64_t size, const std::string& note
     --rep_.counts.checkpoints;
     return;
   }
-  auto path = merkle::ConsistencyPath(*snap_, size, trusted_->size);
+  auto path = Read([&](const journal::Snapshot& s) { return merkle::ConsistencyPath(s, size, trusted_->size); });
   Status st = path.ok() ? merkle::VerifyConsistency(size, trusted_->size, cp->root, trusted_->root, *path) : path.status();
   if (!st.ok()) {
     const VerificationError* v = st.verification();
@@ -415,7 +442,7 @@ void Auditor::StopState(std::uint64_t h, const std::string& why) {
 
 void Auditor::ReplayBlock(std::uint64_t h) {
   const bool full = h >= start_;  // else: trusted by the given checkpoint, replayed for the views only
-  auto raw = full ? snap_->Header(h) : TrustedHeader(h);
+  auto raw = full ? Read([&](const journal::Snapshot& s) { return s.Header(h); }) : TrustedHeader(h);
   std::optional<journal::BlockHeader> header;
   if (!raw.ok()) {
     Find("block", h, full ? "store.read" : "inclusion", "", "", raw.status().ToString());
@@ -433,8 +460,7 @@ void Auditor::ReplayBlock(std::uint64_t h) {
       ++rep_.counts.blocks;
       if (hd.height != h) Find("block", h, "header.height", std::to_string(h), std::to_string(hd.height), "stored under another height");
       if (meta_.has_value() && hd.ledger_id != meta_->id) {
-        Find("block", h, "header.ledger_id", rep_.ledger_id,
-             HexEncode(std::string_view(reinterpret_cast<const char*>(hd.ledger_id.data()), hd.ledger_id.size())));
+        Find("block", h, "header.ledger_id", rep_.ledger_id, IdHex(hd.ledger_id));
       }
       if (hd.timestamp_us < 0) Find("block", h, "header.timestamp", "", std::to_string(hd.timestamp_us), "negative timestamp");
       if (h == 0) {
@@ -464,7 +490,7 @@ void Auditor::ReplayBlock(std::uint64_t h) {
       txs.reserve(hd.tx_count);
       for (std::uint32_t i = 0; i < hd.tx_count; ++i) {
         const std::uint64_t seq = hd.first_tx_seq + i;
-        auto tx = snap_->Transaction(seq);
+        auto tx = Read([&](const journal::Snapshot& s) { return s.Transaction(seq); });
         if (!tx.ok()) {
           Find("block", h, "tx.read", "", "", "transaction " + std::to_string(seq) + ": " + tx.status().ToString());
           txs_ok = false;
@@ -496,7 +522,7 @@ void Auditor::ReplayBlock(std::uint64_t h) {
     std::optional<merkle::Hash> leaf;
     if (raw.ok()) {
       leaf = journal::BlockHash(*raw);
-    } else if (auto stored = snap_->PerfectNode(0, h); stored.ok()) {
+    } else if (auto stored = Read([&](const journal::Snapshot& s) { return s.PerfectNode(0, h); }); stored.ok()) {
       leaf = *stored;  // keeps the tree going, so later checkpoints are still checked
     }
     if (!leaf.has_value()) {
@@ -506,7 +532,7 @@ void Auditor::ReplayBlock(std::uint64_t h) {
     } else {
       range_.Append(*leaf, [&](std::uint32_t level, std::uint64_t index, const merkle::Hash& hash) {
         ++rep_.counts.log_nodes;
-        auto stored = snap_->PerfectNode(level, index);
+        auto stored = Read([&](const journal::Snapshot& s) { return s.PerfectNode(level, index); });
         const std::string where = "log node level " + std::to_string(level) + " index " + std::to_string(index);
         if (!stored.ok()) Find("block", h, "log.node", "", HashHex(hash), where + ": " + stored.status().ToString());
         else if (*stored != hash) Find("block", h, "log.node", HashHex(*stored), HashHex(hash), where);
@@ -625,9 +651,18 @@ void Auditor::OnCommit(std::uint64_t height, const std::string& record) {
 Result<AuditReport> Auditor::Run() {
   const auto t0 = std::chrono::steady_clock::now();
   rep_.data_dir = opt_.ledger_dir;
+  // The views store first: a server writes a block to the journal before its
+  // state reaches the views store, so views read before the journal can only
+  // be behind it, never ahead, even beside a live server.
+  OpenViewStore();
   VELLUM_RETURN_IF_ERROR(OpenStores());
   ReadCheckpoints();
-  OpenViewStore();
+  if (!records_.empty() && records_.rbegin()->first >= rep_.blocks) {
+    const std::uint64_t newest = records_.rbegin()->first;
+    Find("block", rep_.blocks, "journal.missing", std::to_string(newest + 1) + " blocks", std::to_string(rep_.blocks) + " blocks",
+         "the views store holds the state after block " + std::to_string(newest) +
+             ", so the journal lost blocks from this one on");
+  }
   if (opt_.from_checkpoint.has_value()) VELLUM_RETURN_IF_ERROR(StartFromCheckpoint());
   if (opt_.on_summary) opt_.on_summary(rep_);
 
@@ -711,9 +746,10 @@ Result<AuditReport> Auditor::Run() {
     const std::uint64_t values_beyond =
         stored_values_ >= replay_store_->next_value() ? stored_values_ - replay_store_->next_value() + 1 : 0;
     if (pages_beyond + values_beyond > 0) {
-      Note("The views store holds " + std::to_string(pages_beyond) + " page(s) and " + std::to_string(values_beyond) +
-           " value(s) beyond what the journal snapshot rebuilds (written after it, or left by a views store ahead of "
-           "its journal); they were not compared.");
+      Find("views", std::nullopt, "views.ahead", std::to_string(replay_store_->next_page() - 1) + " pages, " +
+               std::to_string(replay_store_->next_value() - 1) + " values",
+           std::to_string(stored_pages_) + " pages, " + std::to_string(stored_values_) + " values",
+           "the views store holds pages or values the journal does not rebuild (lost journal blocks?)");
     }
   }
   rep_.log_root = log_ok_ ? HashHex(range_.Root()) : "";
