@@ -244,7 +244,8 @@ std::string Grouped(std::uint64_t v) {
 
 // A line chart of (x, y) points with labelled axes, as inline SVG.
 std::string LineChart(const std::vector<std::pair<double, double>>& pts, const std::string& title,
-                      const std::string& x_first, const std::string& x_last, const std::string& y_label) {
+                      const std::string& x_first, const std::string& x_mid, const std::string& x_last,
+                      const std::string& y_label) {
   constexpr double kW = 1000, kH = 260, kL = 70, kR = 20, kT = 20, kB = 40;
   std::ostringstream s;
   s << "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 " << kW << " " << kH << "\" role=\"img\" aria-label=\""
@@ -275,6 +276,10 @@ std::string LineChart(const std::vector<std::pair<double, double>>& pts, const s
   s << "<text x=\"" << kL << "\" y=\"" << kH - kB + 18 << "\" font-size=\"12\" fill=\"#333\">" << Esc(x_first) << "</text>";
   s << "<text x=\"" << kW - kR << "\" y=\"" << kH - kB + 18 << "\" text-anchor=\"end\" font-size=\"12\" fill=\"#333\">"
     << Esc(x_last) << "</text>";
+  if (!x_mid.empty()) {
+    s << "<text x=\"" << (kL + kW - kR) / 2 << "\" y=\"" << kH - kB + 18
+      << "\" text-anchor=\"middle\" font-size=\"12\" fill=\"#333\">" << Esc(x_mid) << "</text>";
+  }
   s << "<text x=\"14\" y=\"" << kT + (kH - kT - kB) / 2 << "\" font-size=\"12\" fill=\"#333\" transform=\"rotate(-90 14 "
     << kT + (kH - kT - kB) / 2 << ")\" text-anchor=\"middle\">" << Esc(y_label) << "</text>";
   s << "</svg>";
@@ -361,7 +366,9 @@ std::string ReportHtml(const AuditReport& r) {
   Row(s, "Mode", r.from_checkpoint.has_value()
                      ? "incremental, from the checkpoint of size " + Grouped(*r.from_checkpoint)
                      : "full replay from genesis");
-  Row(s, "Audit time", Fmt(r.seconds) + " s" +
+  char secs[32];
+  std::snprintf(secs, sizeof secs, r.seconds < 10 ? "%.2f" : "%.0f", r.seconds);
+  Row(s, "Audit time", std::string(secs) + " s" +
                            (r.seconds > 0 ? " (" + Grouped(static_cast<std::uint64_t>(
                                                        static_cast<double>(r.counts.transactions) / r.seconds)) +
                                                 " transactions/s)"
@@ -406,26 +413,28 @@ std::string ReportHtml(const AuditReport& r) {
     }
   }
 
-  // Charts.
+  // Charts: blocks along the x axis (evenly, so bursts stay readable), with
+  // the commit time of the first, middle and last block under it.
   std::vector<std::pair<double, double>> tx_pts, entry_pts;
-  bool by_time = !r.series.empty() && r.series.back().last_time_us > r.series.front().first_time_us;
   for (const SeriesPoint& p : r.series) {
     const double blocks = static_cast<double>(p.last_height - p.first_height + 1);
-    const double x = by_time ? static_cast<double>(p.first_time_us + p.last_time_us) / 2e6
-                             : static_cast<double>(p.first_height + p.last_height) / 2;
+    const double x = static_cast<double>(p.first_height + p.last_height) / 2;
     tx_pts.emplace_back(x, static_cast<double>(p.transactions) / blocks);
     entry_pts.emplace_back(x, static_cast<double>(p.entries));
   }
-  std::string x_first = "-", x_last = "-";
+  std::string x_first = "-", x_mid, x_last = "-";
   if (!r.series.empty()) {
-    x_first = by_time ? Time(r.series.front().first_time_us) + " (block " + std::to_string(r.series.front().first_height) + ")"
-                      : "block " + std::to_string(r.series.front().first_height);
-    x_last = by_time ? Time(r.series.back().last_time_us) + " (block " + std::to_string(r.series.back().last_height) + ")"
-                     : "block " + std::to_string(r.series.back().last_height);
+    const SeriesPoint& a = r.series.front();
+    const SeriesPoint& m = r.series[r.series.size() / 2];
+    const SeriesPoint& b = r.series.back();
+    x_first = "block " + std::to_string(a.first_height) + " · " + Time(a.first_time_us);
+    if (r.series.size() > 2) x_mid = "block " + std::to_string(m.first_height) + " · " + Time(m.first_time_us);
+    x_last = "block " + std::to_string(b.last_height) + " · " + Time(b.last_time_us);
   }
   s << "<h2>Transactions per block over time</h2>\n"
-    << LineChart(tx_pts, "Transactions per block over time", x_first, x_last, "transactions per block") << "\n";
-  s << "<p class=\"muted\">Average over runs of consecutive blocks (at most " << kMaxSeriesPoints << " points).</p>\n";
+    << LineChart(tx_pts, "Transactions per block over time", x_first, x_mid, x_last, "transactions per block") << "\n";
+  s << "<p class=\"muted\">Transactions per block, averaged over runs of consecutive blocks (at most " << kMaxSeriesPoints
+    << " points); commit times under the axis.</p>\n";
   s << "<h2>View sizes</h2>\n";
   std::vector<std::pair<std::string, std::uint64_t>> bars;
   for (const ViewSize& v : r.views) bars.emplace_back(v.model + "/" + v.name + (v.part.empty() ? "" : "/" + v.part), v.entries);
@@ -435,7 +444,7 @@ std::string ReportHtml(const AuditReport& r) {
   bars.resize(shown);
   s << BarChart(bars, "Entries per view after the last block") << "\n";
   s << "<p class=\"muted\">Entries per map after the last block" << (more ? " (the 40 largest)" : "") << ".</p>\n";
-  s << LineChart(entry_pts, "Entries in all views over time", x_first, x_last, "entries, all views") << "\n";
+  s << LineChart(entry_pts, "Entries in all views over time", x_first, x_mid, x_last, "entries, all views") << "\n";
 
   s << "<h2>Notes</h2>\n";
   if (r.notes.empty()) s << "<p>None.</p>\n";
