@@ -7,6 +7,8 @@ packages=(
   g++ cmake ninja-build pkg-config
   libssl-dev liblmdb-dev nlohmann-json3-dev libcli11-dev
   catch2 libbenchmark-dev
+  # vellum-audit's HTML report is rendered in headless Chromium by a test.
+  chromium fonts-dejavu-core
 )
 
 missing=()
