@@ -252,6 +252,11 @@ int main(int argc, char** argv) {
     options.from_checkpoint = *text;
   }
 
+  if (const auto parent = std::filesystem::path(out).parent_path(); !parent.empty()) {
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return CouldNotRun("cannot create " + parent.string() + ": " + ec.message());
+  }
+
   int fds[2];
   if (::pipe(fds) != 0) return CouldNotRun(std::string("pipe: ") + std::strerror(errno));
   std::cout.flush();
