@@ -212,7 +212,7 @@ TEST_CASE("A server that commits a wrong state root after the checkpoint is caug
   CHECK(report->FirstBadBlock()->check == "state_root");
 }
 
-TEST_CASE("--vkey: the right key audits clean, a wrong key is a finding", "[audit]") {
+TEST_CASE("A pinned verifier key (--vkey): the right one audits clean, a wrong one is a finding", "[audit]") {
   testing::TempDir dir;
   const Built built = Build(dir.path(), 8);
   testing::WriteFile(dir.Sub("vkey.txt"), built.vkey + "\n");
