@@ -9,6 +9,8 @@ packages=(
   catch2 libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libspdlog-dev
   openssl
+  # vellum-audit's HTML report is rendered in headless Chromium by a test.
+  chromium fonts-dejavu-core
 )
 
 missing=()

@@ -355,6 +355,7 @@ Result<std::unique_ptr<LedgerDb>> LedgerDb::OpenWith(const std::string& dir, con
     return NotFound("no ledger in " + dir);
   }
   std::unique_ptr<LedgerDb> db(new LedgerDb());
+  db->state_root_hook_ = options.state_root_hook_for_testing;
   VELLUM_ASSIGN_OR_RETURN(db->view_store_, indexes::OpenLmdbViewStore(Sub(dir, "views"), options.view_store));
   VELLUM_ASSIGN_OR_RETURN(db->views_, indexes::Views::Open(db->view_store_.get(), options.views));
   journal::LedgerOptions journal_options = options.journal;
@@ -433,7 +434,9 @@ Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::span<const 
     any = any || verdicts[i].ok();
   }
   if (!any) return views_->Current()->state_root();  // no block will be written
-  return views_->PrepareBlock(height, std::move(projection.changes));
+  auto root = views_->PrepareBlock(height, std::move(projection.changes));
+  if (root.ok() && state_root_hook_) state_root_hook_(height, *root);
+  return root;
 }
 
 void LedgerDb::CommitBlock(std::uint64_t height) {

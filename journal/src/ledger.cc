@@ -652,12 +652,7 @@ Result<std::unique_ptr<Ledger>> Ledger::Create(const std::string& dir, std::stri
     meta.name = std::string(name);
     meta.vkey = signer->Vkey();
     meta.created_us = options.clock->NowMicros();
-    ByteWriter id_input;
-    id_input.Bytes(meta.name);
-    id_input.Bytes(meta.vkey);
-    id_input.I64(meta.created_us);
-    const merkle::Hash id = merkle::HashTagged(merkle::kTagLedgerId, id_input.data());
-    std::copy_n(id.begin(), kLedgerIdSize, meta.id.begin());
+    meta.id = DeriveLedgerId(meta.name, meta.vkey, meta.created_us);
     VELLUM_RETURN_IF_ERROR(store->WriteMeta(meta));
   }
   return Open(dir, options);

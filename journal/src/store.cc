@@ -373,6 +373,17 @@ Result<std::unique_ptr<JournalStore>> JournalStore::Open(const std::string& dir,
   return std::unique_ptr<JournalStore>(std::make_unique<LmdbJournalStore>(dir, env, dbis, options));
 }
 
+LedgerId DeriveLedgerId(std::string_view name, std::string_view vkey, std::int64_t created_us) {
+  ByteWriter input;
+  input.Bytes(name);
+  input.Bytes(vkey);
+  input.I64(created_us);
+  const merkle::Hash id = merkle::HashTagged(merkle::kTagLedgerId, input.data());
+  LedgerId out;
+  std::copy_n(id.begin(), kLedgerIdSize, out.begin());
+  return out;
+}
+
 std::string EncodeLedgerMeta(const LedgerMeta& meta) {
   ByteWriter w;
   w.U16(1);

@@ -46,6 +46,9 @@ struct LedgerDbOptions {
   journal::LedgerOptions journal;  // `state` is set by LedgerDb
   indexes::LmdbViewStoreOptions view_store;
   indexes::ViewsOptions views;
+  // Tests only: sees (and may change) each block's state root before it goes
+  // into the header, so a test can make the server commit a wrong one.
+  std::function<void(std::uint64_t height, merkle::Hash& state_root)> state_root_hook_for_testing;
 };
 
 // A condition a transaction needs at commit time: `key` of `map` holds
@@ -198,6 +201,7 @@ class LedgerDb final : private journal::StateHook {
   std::unique_ptr<indexes::ViewStore> view_store_;
   std::unique_ptr<indexes::Views> views_;
   std::unique_ptr<journal::Ledger> ledger_;
+  std::function<void(std::uint64_t, merkle::Hash&)> state_root_hook_;
 };
 
 }  // namespace vellum::api

@@ -108,6 +108,11 @@ class JournalStore {
   virtual Result<std::uint64_t> FileSize() const = 0;
 };
 
+// The ledger id the metadata must hold: the first 16 bytes of
+// HashTagged("vellum/ledger-id/v1", bytes(name) || bytes(vkey) || i64(created_us))
+// (docs/FORMAT.md, "Block header").
+LedgerId DeriveLedgerId(std::string_view name, std::string_view vkey, std::int64_t created_us);
+
 std::string EncodeLedgerMeta(const LedgerMeta& meta);
 Result<LedgerMeta> DecodeLedgerMeta(std::string_view bytes);
 
