@@ -51,6 +51,11 @@ Result<std::string> GetBytes(const json& obj, const char* field) {
 
 Result<std::uint64_t> GetU64(const json& obj, const char* field) {
   const json& v = obj.at(field);
+  // A query built in memory holds small integers as signed; parsed text holds
+  // them as unsigned. Both mean the same number.
+  if (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() >= 0) {
+    return static_cast<std::uint64_t>(v.get<std::int64_t>());
+  }
   if (!v.is_number_unsigned()) return InvalidArgument(std::string("field '") + field + "' must be a non-negative integer");
   return v.get<std::uint64_t>();
 }
@@ -358,7 +363,9 @@ std::string BundleToJson(const Bundle& bundle) {
   }
   json path = json::array();
   for (const auto& h : bundle.block.inclusion.path) path.push_back(merkle::HashHex(h));
-  json doc = json::object();
+  // Written in this order (the format marker first, the large proofs last)
+  // so a reader, or a truncated file, shows what it is at once.
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
   doc["vellum_proof_bundle"] = kBundleVersion;
   doc["ledger"] = bundle.ledger;
   doc["checkpoint"] = bundle.checkpoint;
@@ -366,8 +373,8 @@ std::string BundleToJson(const Bundle& bundle) {
   doc["height"] = bundle.height;
   doc["query"] = bundle.query;
   doc["result"] = bundle.result;
-  doc["block"] = {{"header", Base64Encode(bundle.block.header)}, {"inclusion", std::move(path)}};
-  doc["views"] = std::move(views);
+  doc["block"] = {{"header", Base64Encode(bundle.block.header)}, {"inclusion", path}};
+  doc["views"] = views;
   return doc.dump(2) + "\n";
 }
 
