@@ -37,6 +37,8 @@ using testing::ServerProcess;
 using testing::TempDir;
 
 const std::string kVellumd = std::string(VELLUM_BIN_DIR) + "/vellumd";
+const std::string kVellum = std::string(VELLUM_BIN_DIR) + "/vellum";
+const std::string kVerify = std::string(VELLUM_BIN_DIR) + "/vellum-verify";
 
 struct Client {
   explicit Client(const std::string& address, std::string token = "") : token_(std::move(token)) {
@@ -695,6 +697,89 @@ TEST_CASE("no acknowledged write is lost when vellumd is killed with SIGKILL", "
     INFO(key);
     REQUIRE(stored.count(key) == 1);
   }
+}
+
+TEST_CASE("the vellum CLI forms scripts rely on, ending in verified proofs", "[e2e][cli]") {
+  TempDir dir;
+  ServerProcess server(kVellumd, {"--data", dir.Sub("data")});
+  const std::string addr = server.address();
+  auto vellum = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {kVellum, "--addr", addr});
+    return testing::RunCommand(args);
+  };
+  auto ok = [](const testing::CommandResult& r) {
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    return r.out;
+  };
+  ok(vellum({"ledger", "create", "shop"}));
+  const json described = json::parse(ok(vellum({"--json", "ledger", "describe", "shop"})));
+  REQUIRE(described["name"] == "shop");
+  REQUIRE(described["blocks"] == 1);
+  const std::string vkey = described["vkey"];
+  testing::WriteFile(dir.Sub("vkey"), vkey);
+  auto verify = [&](const std::string& file) {
+    return testing::RunCommand({kVerify, "bundle", file, "--vkey", vkey});
+  };
+
+  ok(vellum({"--ledger", "shop", "digest", "--out", dir.Sub("cp1")}));
+  ok(vellum({"--ledger", "shop", "kv", "put", "fruit", "apple", "red"}));
+  ok(vellum({"--ledger", "shop", "kv", "put", "fruit", "apricot", "orange"}));
+  ok(vellum({"--ledger", "shop", "kv", "put", "fruit", "banana", "yellow"}));
+
+  REQUIRE(ok(vellum({"--ledger", "shop", "kv", "get", "fruit", "apple", "--proof-out", dir.Sub("get.json")})) == "red\n");
+  REQUIRE(verify(dir.Sub("get.json")).exit_code == 0);
+
+  // A missing key: nothing on stdout, exit 1, and its absence proof verifies.
+  auto missing = vellum({"--ledger", "shop", "kv", "get", "fruit", "cherry", "--proof-out", dir.Sub("absent.json")});
+  REQUIRE(missing.exit_code == 1);
+  REQUIRE(missing.out.empty());
+  auto absent = verify(dir.Sub("absent.json"));
+  REQUIRE(absent.exit_code == 0);
+
+  const std::string scanned =
+      ok(vellum({"--ledger", "shop", "kv", "scan", "fruit", "--prefix", "ap", "--proof-out", dir.Sub("scan.json")}));
+  REQUIRE(scanned == "apple\tred\napricot\torange\n");
+  REQUIRE(verify(dir.Sub("scan.json")).exit_code == 0);
+  // The same proof with a row dropped does not verify.
+  json dropped = json::parse(testing::ReadFile(dir.Sub("scan.json")));
+  dropped["result"]["entries"].erase(dropped["result"]["entries"].begin());
+  testing::WriteFile(dir.Sub("dropped.json"), dropped.dump());
+  auto refused = verify(dir.Sub("dropped.json"));
+  REQUIRE(refused.exit_code == 1);
+  REQUIRE(refused.err.find("bundle.result") != std::string::npos);
+
+  const std::string inserted = ok(vellum({"--ledger", "shop", "doc", "insert", "orders", R"({"item":"pear","qty":3})"}));
+  REQUIRE(inserted.find(" id ") != std::string::npos);
+  ok(vellum({"--ledger", "shop", "doc", "insert", "orders", R"({"item":"fig","qty":12})"}));
+  const std::string found =
+      ok(vellum({"--ledger", "shop", "doc", "find", "orders", R"({"qty":{"$gt":5}})", "--proof-out", dir.Sub("find.json")}));
+  REQUIRE(found.find("fig") != std::string::npos);
+  REQUIRE(found.find("pear") == std::string::npos);
+  REQUIRE(verify(dir.Sub("find.json")).exit_code == 0);
+
+  const std::string note = ok(vellum({"--ledger", "shop", "digest"}));
+  auto checkpoint = verifier::VerifyCheckpointNote(note, vkey);
+  REQUIRE(checkpoint.ok());
+  REQUIRE(checkpoint->size == 6);
+
+  // The new digest extends the first one.
+  testing::WriteFile(dir.Sub("cp2"), note);
+  ok(vellum({"--ledger", "shop", "proof", "consistency", "1", std::to_string(checkpoint->size), "--out",
+             dir.Sub("consistency.json")}));
+  auto consistent = testing::RunCommand({kVerify, "consistency", "--old", dir.Sub("cp1"), "--new", dir.Sub("cp2"),
+                                         "--proof", dir.Sub("consistency.json"), "--vkey", vkey});
+  INFO(consistent.err);
+  REQUIRE(consistent.exit_code == 0);
+
+  // Usage errors exit 2; server errors print the code and exit 3.
+  REQUIRE(vellum({"--ledger", "shop", "kv", "put", "fruit"}).exit_code == 2);
+  REQUIRE(vellum({"kv", "get", "fruit", "apple"}).exit_code == 2);  // no ledger
+  auto unknown = vellum({"--ledger", "nope", "kv", "get", "fruit", "apple"});
+  REQUIRE(unknown.exit_code == 3);
+  REQUIRE(unknown.err.find("NOT_FOUND") != std::string::npos);
+  auto bad_doc = vellum({"--ledger", "shop", "doc", "insert", "orders", "[1,2]"});
+  REQUIRE(bad_doc.exit_code != 0);
 }
 
 }  // namespace
