@@ -1,27 +1,20 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds Release and runs Vellum on the embedded
-# default data directory ./vellum-data.
+# Installs what is missing, builds Release and starts vellumd on the embedded
+# default data directory ./vellum-data, listening on 127.0.0.1:7410 (loopback
+# only: no credentials are configured). Ctrl-C / SIGTERM stops it cleanly.
 #
-# Until the gRPC server (vellumd) lands, this runs the local demo: it appends
-# transactions to the ledger in ./vellum-data/demo, prints the signed
-# checkpoint and checks the proofs it wrote with the standalone verifier.
+# Environment: VELLUM_LISTEN (default 127.0.0.1:7410), VELLUM_DATA (default
+# vellum-data), VELLUM_JOBS (build parallelism, default 2). Extra arguments
+# go to vellumd (e.g. --auth tokens.json; see vellumd --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${VELLUM_JOBS:-2}"
+listen="${VELLUM_LISTEN:-127.0.0.1:7410}"
 data="${VELLUM_DATA:-vellum-data}"
 
 bash scripts/deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j "$jobs" --target vellum-demo vellum-verify >/dev/null
+cmake --build build -j "$jobs" --target vellumd vellum vellum-verify vellum-audit >/dev/null
 
-./build/bin/vellum-demo --data "$data/demo"
-
-echo
-echo "== vellum-verify checkpoint --vkey $data/demo/vkey.txt $data/demo/checkpoint.txt"
-./build/bin/vellum-verify checkpoint --vkey "$data/demo/vkey.txt" "$data/demo/checkpoint.txt"
-echo "== vellum-verify log-proof $data/demo/block-proof.json"
-./build/bin/vellum-verify log-proof "$data/demo/block-proof.json"
-if [ -f "$data/demo/consistency-proof.json" ]; then
-  echo "== vellum-verify log-proof $data/demo/consistency-proof.json"
-  ./build/bin/vellum-verify log-proof "$data/demo/consistency-proof.json"
-fi
+echo "vellum: client: $PWD/build/bin/vellum --addr $listen ...   (see README, 'A session with the CLI')" >&2
+exec ./build/bin/vellumd --listen "$listen" --data "$data" "$@"

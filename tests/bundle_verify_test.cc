@@ -282,6 +282,14 @@ TEST_CASE("vellum-verify bundle: exit 0 verified, 1 does not verify, 2 not a bun
   CHECK(run("hello, I am not a proof").exit_code == 2);        // garbage
   CHECK(run("{\"some\": \"json\"}").exit_code == 2);
   CHECK(testing::RunCommand({kVerify, "bundle", files.Sub("missing.json"), "--vkey", f.vkey}).exit_code == 2);
+
+  // The embedding example (verifier/examples/) makes the same decisions.
+  const std::string example = std::string(VELLUM_BIN_DIR) + "/vellum-verify-example";
+  testing::WriteFile(files.Sub("good.json"), text);
+  testing::WriteFile(files.Sub("dropped.json"), dropped.dump());
+  CHECK(testing::RunCommand({example, files.Sub("good.json"), f.vkey, files.Sub("cp.txt")}).exit_code == 0);
+  CHECK(testing::RunCommand({example, files.Sub("dropped.json"), f.vkey}).exit_code == 1);
+  CHECK(testing::RunCommand({example, files.Sub("good.json"), f.vkey, files.Sub("old.txt")}).exit_code == 1);
 }
 
 }  // namespace
