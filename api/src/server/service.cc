@@ -174,15 +174,26 @@ struct Services::Impl {
     auto shared_tx = std::make_shared<journal::Transaction>(tx);
     db->ExecuteAsync(std::move(tx), [this, db, shared_tx, ops, out, finish](Result<journal::Receipt> receipt) {
       if (!receipt.ok() && receipt.status().code() == StatusCode::kAlreadyExists && !shared_tx->client_token.empty()) {
-        // Two attempts with one token raced; the other one committed.
-        auto earlier = Replayed(*db, *shared_tx);
-        if (earlier.ok()) {
-          ToReceipt(*earlier, out);
-          out->set_replayed(true);
-          FillDocumentIds(*ops, *earlier, out);
-          return finish(Status::Ok());
-        }
-        return finish(earlier.status().code() == StatusCode::kNotFound ? receipt.status() : earlier.status());
+        // Two attempts with one token raced and the other one was accepted.
+        // A refusal can be reported before the accepting block is durable
+        // and visible, so look for it off this (acknowledgement) thread, for
+        // a bounded time well inside the shutdown grace period.
+        std::thread([db, shared_tx, ops, out, finish, refusal = receipt.status()] {
+          const auto until = Clock::now() + std::chrono::seconds(2);
+          for (;;) {
+            auto earlier = Replayed(*db, *shared_tx);
+            if (earlier.ok()) {
+              ToReceipt(*earlier, out);
+              out->set_replayed(true);
+              FillDocumentIds(*ops, *earlier, out);
+              return finish(Status::Ok());
+            }
+            if (earlier.status().code() != StatusCode::kNotFound) return finish(earlier.status());
+            if (Clock::now() >= until) return finish(refusal);
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+          }
+        }).detach();
+        return;
       }
       if (!receipt.ok()) return finish(receipt.status());
       ToReceipt(*receipt, out);
