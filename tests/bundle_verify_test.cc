@@ -283,6 +283,25 @@ TEST_CASE("vellum-verify bundle: exit 0 verified, 1 does not verify, 2 not a bun
   CHECK(run("{\"some\": \"json\"}").exit_code == 2);
   CHECK(testing::RunCommand({kVerify, "bundle", files.Sub("missing.json"), "--vkey", f.vkey}).exit_code == 2);
 
+  // Every query kind through the binary: valid passes, a changed result fails.
+  for (const json& q : QueriesOfEveryKind()) {
+    INFO(q.dump());
+    const std::string valid = verifier::BundleToJson(f.Answer(q));
+    CHECK(run(valid).exit_code == 0);
+    json changed = json::parse(valid);
+    json* rows = Rows(changed);
+    if (rows != nullptr && !rows->empty()) {
+      rows->erase(rows->begin());
+    } else if (rows != nullptr) {
+      rows->push_back(json::object());
+    } else {
+      changed["result"]["found"] = !changed["result"]["found"].get<bool>();
+    }
+    auto refused = run(changed.dump());
+    CHECK(refused.exit_code == 1);
+    CHECK(refused.err.find("bundle.result") != std::string::npos);
+  }
+
   // The embedding example (verifier/examples/) makes the same decisions.
   const std::string example = std::string(VELLUM_BIN_DIR) + "/vellum-verify-example";
   testing::WriteFile(files.Sub("good.json"), text);
