@@ -60,13 +60,18 @@ struct Services::Impl {
 
   Impl(LedgerRegistry* r, ServiceOptions o) : registry(r), options(std::move(o)) {}
 
+  // The call's "authorization" metadata, if any.
+  static std::optional<std::string_view> AuthorizationOf(grpc::ServerContextBase* ctx) {
+    const auto& md = ctx->client_metadata();
+    auto it = md.find("authorization");
+    if (it == md.end()) return std::nullopt;
+    return std::string_view(it->second.data(), it->second.size());
+  }
+
   // Authorizes a call; refusals are logged with the peer and reason.
   Result<std::string> Authorize(grpc::ServerContextBase* ctx, const char* method, std::string_view ledger,
                                 Role role) const {
-    std::optional<std::string_view> header;
-    const auto& md = ctx->client_metadata();
-    if (auto it = md.find("authorization"); it != md.end()) header = std::string_view(it->second.data(), it->second.size());
-    auto who = server::Authorize(options.auth, header, ledger, role);
+    auto who = server::Authorize(options.auth, AuthorizationOf(ctx), ledger, role);
     if (!who.ok()) {
       options.logger->warn("refused method={} peer={} ledger='{}' code={} reason=\"{}\"", method, ctx->peer(), ledger,
                            StatusCodeName(who.status().code()), who.status().message());
@@ -110,6 +115,15 @@ struct Services::Impl {
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(ToGrpc(status));
     return reactor;
+  }
+
+  // A unary call on one ledger: authorize, then finish with `body(db)`.
+  template <typename Body>
+  grpc::ServerUnaryReactor* OnLedger(grpc::CallbackServerContext* ctx, const char* method, const std::string& ledger,
+                                     Role role, Body body) {
+    auto db = LedgerFor(ctx, method, ledger, role);
+    if (!db.ok()) return Finish(ctx, method, db.status());
+    return Finish(ctx, method, body(**db));
   }
 
   // ---- Transactions --------------------------------------------------------
@@ -322,10 +336,7 @@ class LedgerServiceImpl final : public v1::LedgerService::CallbackService {
                                         v1::ListLedgersResponse* resp) override {
     constexpr const char* kMethod = "ListLedgers";
     for (const std::string& name : impl_->registry->Names()) {
-      std::optional<std::string_view> header;
-      const auto& md = ctx->client_metadata();
-      if (auto it = md.find("authorization"); it != md.end()) header = std::string_view(it->second.data(), it->second.size());
-      auto who = Authorize(impl_->options.auth, header, name, Role::kRead);
+      auto who = Authorize(impl_->options.auth, Impl::AuthorizationOf(ctx), name, Role::kRead);
       if (!who.ok()) {
         if (who.status().code() == StatusCode::kUnauthenticated) {
           return impl_->Finish(ctx, kMethod, impl_->Authorize(ctx, kMethod, name, Role::kRead).status());
@@ -347,10 +358,8 @@ class LedgerServiceImpl final : public v1::LedgerService::CallbackService {
 
   grpc::ServerUnaryReactor* DescribeLedger(grpc::CallbackServerContext* ctx, const v1::DescribeLedgerRequest* req,
                                            v1::LedgerInfo* resp) override {
-    constexpr const char* kMethod = "DescribeLedger";
-    auto db = impl_->LedgerFor(ctx, kMethod, req->ledger(), Role::kRead);
-    if (!db.ok()) return impl_->Finish(ctx, kMethod, db.status());
-    return impl_->Finish(ctx, kMethod, Describe(**db, req->ledger(), true, resp));
+    return impl_->OnLedger(ctx, "DescribeLedger", req->ledger(), Role::kRead,
+                           [&](LedgerDb& db) { return Describe(db, req->ledger(), true, resp); });
   }
 
  private:
@@ -652,71 +661,58 @@ class DigestServiceImpl final : public DigestBase {
 
   grpc::ServerUnaryReactor* GetDigest(grpc::CallbackServerContext* ctx, const v1::DigestRequest* req,
                                       v1::DigestResponse* resp) override {
-    constexpr const char* kMethod = "GetDigest";
-    auto db = impl_->LedgerFor(ctx, kMethod, req->ledger(), Role::kRead);
-    if (!db.ok()) return impl_->Finish(ctx, kMethod, db.status());
-    auto note = (*db)->journal().Checkpoint();
-    if (!note.ok()) return impl_->Finish(ctx, kMethod, note.status());
-    auto parsed = merkle::ParseSignedNote(*note);
-    if (!parsed.ok()) return impl_->Finish(ctx, kMethod, parsed.status());
-    auto cp = merkle::ParseCheckpointBody(parsed->body);
-    if (!cp.ok()) return impl_->Finish(ctx, kMethod, cp.status());
-    resp->set_checkpoint(*note);
-    resp->set_tree_size(cp->size);
-    resp->set_root(Bytes(cp->root));
-    return impl_->Finish(ctx, kMethod, Status::Ok());
+    return impl_->OnLedger(ctx, "GetDigest", req->ledger(), Role::kRead, [&](LedgerDb& db) -> Status {
+      VELLUM_ASSIGN_OR_RETURN(std::string note, db.journal().Checkpoint());
+      VELLUM_ASSIGN_OR_RETURN(merkle::SignedNote parsed, merkle::ParseSignedNote(note));
+      VELLUM_ASSIGN_OR_RETURN(merkle::Checkpoint cp, merkle::ParseCheckpointBody(parsed.body));
+      resp->set_checkpoint(std::move(note));
+      resp->set_tree_size(cp.size);
+      resp->set_root(Bytes(cp.root));
+      return Status::Ok();
+    });
   }
 
   grpc::ServerUnaryReactor* ProveConsistency(grpc::CallbackServerContext* ctx, const v1::ConsistencyRequest* req,
                                              v1::LogProofResponse* resp) override {
-    constexpr const char* kMethod = "ProveConsistency";
-    auto db = impl_->LedgerFor(ctx, kMethod, req->ledger(), Role::kRead);
-    if (!db.ok()) return impl_->Finish(ctx, kMethod, db.status());
-    return impl_->Finish(ctx, kMethod, [&]() -> Status {
-      VELLUM_ASSIGN_OR_RETURN(std::uint64_t new_size, TreeSize(**db, req->new_size()));
+    return impl_->OnLedger(ctx, "ProveConsistency", req->ledger(), Role::kRead, [&](LedgerDb& db) -> Status {
+      VELLUM_ASSIGN_OR_RETURN(std::uint64_t new_size, TreeSize(db, req->new_size()));
       if (req->old_size() > new_size) {
         return InvalidArgument("old size " + std::to_string(req->old_size()) + " is larger than new size " +
                                std::to_string(new_size));
       }
-      VELLUM_ASSIGN_OR_RETURN(merkle::Hash new_root, RootOf(**db, new_size));
-      VELLUM_ASSIGN_OR_RETURN(merkle::Hash old_root, RootOf(**db, req->old_size()));
-      VELLUM_ASSIGN_OR_RETURN(merkle::ConsistencyProof proof, (*db)->journal().ProveConsistency(req->old_size(), new_size));
+      VELLUM_ASSIGN_OR_RETURN(merkle::Hash new_root, RootOf(db, new_size));
+      VELLUM_ASSIGN_OR_RETURN(merkle::Hash old_root, RootOf(db, req->old_size()));
+      VELLUM_ASSIGN_OR_RETURN(merkle::ConsistencyProof proof, db.journal().ProveConsistency(req->old_size(), new_size));
       resp->set_proof(verifier::LogProofToJson(verifier::ConsistencyClaim{std::move(proof), old_root, new_root}));
       return Status::Ok();
-    }());
+    });
   }
 
   grpc::ServerUnaryReactor* ProveBlock(grpc::CallbackServerContext* ctx, const v1::BlockProofRequest* req,
                                        v1::BlockProofResponse* resp) override {
-    constexpr const char* kMethod = "ProveBlock";
-    auto db = impl_->LedgerFor(ctx, kMethod, req->ledger(), Role::kRead);
-    if (!db.ok()) return impl_->Finish(ctx, kMethod, db.status());
-    return impl_->Finish(ctx, kMethod, [&]() -> Status {
-      VELLUM_ASSIGN_OR_RETURN(std::uint64_t size, TreeSize(**db, req->tree_size()));
-      VELLUM_ASSIGN_OR_RETURN(journal::BlockProof proof, (*db)->journal().ProveBlock(req->height(), size));
-      VELLUM_ASSIGN_OR_RETURN(std::string json_text, BlockProofJson(**db, proof));
+    return impl_->OnLedger(ctx, "ProveBlock", req->ledger(), Role::kRead, [&](LedgerDb& db) -> Status {
+      VELLUM_ASSIGN_OR_RETURN(std::uint64_t size, TreeSize(db, req->tree_size()));
+      VELLUM_ASSIGN_OR_RETURN(journal::BlockProof proof, db.journal().ProveBlock(req->height(), size));
+      VELLUM_ASSIGN_OR_RETURN(std::string json_text, BlockProofJson(db, proof));
       resp->set_header(proof.header);
       resp->set_proof(std::move(json_text));
       return Status::Ok();
-    }());
+    });
   }
 
   grpc::ServerUnaryReactor* ProveTransaction(grpc::CallbackServerContext* ctx, const v1::TransactionProofRequest* req,
                                              v1::TransactionProofResponse* resp) override {
-    constexpr const char* kMethod = "ProveTransaction";
-    auto db = impl_->LedgerFor(ctx, kMethod, req->ledger(), Role::kRead);
-    if (!db.ok()) return impl_->Finish(ctx, kMethod, db.status());
-    return impl_->Finish(ctx, kMethod, [&]() -> Status {
-      VELLUM_ASSIGN_OR_RETURN(std::uint64_t size, TreeSize(**db, req->tree_size()));
-      VELLUM_ASSIGN_OR_RETURN(journal::TransactionProof proof, (*db)->journal().ProveTransaction(req->tx_seq(), size));
-      VELLUM_ASSIGN_OR_RETURN(std::string block_json, BlockProofJson(**db, proof.block));
+    return impl_->OnLedger(ctx, "ProveTransaction", req->ledger(), Role::kRead, [&](LedgerDb& db) -> Status {
+      VELLUM_ASSIGN_OR_RETURN(std::uint64_t size, TreeSize(db, req->tree_size()));
+      VELLUM_ASSIGN_OR_RETURN(journal::TransactionProof proof, db.journal().ProveTransaction(req->tx_seq(), size));
+      VELLUM_ASSIGN_OR_RETURN(std::string block_json, BlockProofJson(db, proof.block));
       resp->set_transaction(proof.transaction);
       resp->set_header(proof.block.header);
       for (const auto& h : proof.tx_path) resp->add_tx_path(Bytes(h));
       resp->set_index_in_block(proof.index_in_block);
       resp->set_block_proof(std::move(block_json));
       return Status::Ok();
-    }());
+    });
   }
 
   // Synchronous: one thread per stream, at most max_watch_streams of them.

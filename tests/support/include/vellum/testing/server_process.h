@@ -18,6 +18,24 @@
 
 namespace vellum::testing {
 
+// Forks and execs argv (no shell) with stdout/stderr sent to the given
+// descriptors (-1: inherited); closes every descriptor in `close_in_child`.
+inline pid_t Spawn(std::vector<std::string> args, int out_fd, int err_fd, std::vector<int> close_in_child) {
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    if (out_fd >= 0) dup2(out_fd, STDOUT_FILENO);
+    if (err_fd >= 0) dup2(err_fd, STDERR_FILENO);
+    for (int fd : close_in_child) close(fd);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 class ServerProcess {
  public:
   // Starts `binary args... --listen 127.0.0.1:PORT` (PORT 0 unless given) and
@@ -28,18 +46,7 @@ class ServerProcess {
     args.push_back("127.0.0.1:" + std::to_string(port));
     int out[2];
     if (pipe(out) != 0) throw std::runtime_error("pipe failed");
-    pid_ = fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      close(out[0]);
-      close(out[1]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
+    pid_ = Spawn(args, out[1], -1, {out[0], out[1]});
     close(out[1]);
     stdout_ = fdopen(out[0], "r");
     std::array<char, 512> line{};
@@ -89,21 +96,7 @@ struct CommandResult {
 inline CommandResult RunCommand(std::vector<std::string> args) {
   int out[2], err[2];
   if (pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe failed");
-  const pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    dup2(err[1], STDERR_FILENO);
-    close(out[0]);
-    close(out[1]);
-    close(err[0]);
-    close(err[1]);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
+  const pid_t pid = Spawn(std::move(args), out[1], err[1], {out[0], out[1], err[0], err[1]});
   close(out[1]);
   close(err[1]);
   CommandResult result;
