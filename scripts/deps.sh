@@ -8,6 +8,7 @@ packages=(
   libssl-dev liblmdb-dev nlohmann-json3-dev libcli11-dev
   catch2 libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libspdlog-dev
+  libpq-dev  # vellum-bench talks to its PostgreSQL peer
   openssl
   # vellum-audit's HTML report is rendered in headless Chromium by a test.
   chromium fonts-dejavu-core
