@@ -75,6 +75,18 @@ namespace {
 // (nullopt: deleted), consulted before the committed state.
 using PendingWrites = std::map<indexes::MapId, std::map<std::string, std::optional<std::string>>>;
 
+// The value of `key` in `map` in a committed state (nullopt: the map or the
+// key does not exist).
+Result<std::optional<std::string>> CommittedValue(const indexes::Views& views, const indexes::StateView& state,
+                                                  const indexes::MapId& map, const std::string& key) {
+  const auto* existing = state.Find(map);
+  if (existing == nullptr) return std::optional<std::string>();
+  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, views.MapFor(existing->spec));
+  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(existing->version, key));
+  if (!got.entry.has_value()) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(got.entry->value));
+}
+
 // The value of `key` in `map` as a transaction sees it: its own earlier
 // writes (`local`, if given), then the block's earlier accepted transactions
 // (`pending`), then the committed state.
@@ -87,12 +99,7 @@ Result<std::optional<std::string>> CurrentValue(const indexes::Views& views, con
       if (auto k = m->second.find(key); k != m->second.end()) return k->second;
     }
   }
-  const auto* existing = state.Find(map);
-  if (existing == nullptr) return std::optional<std::string>();
-  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, views.MapFor(existing->spec));
-  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(existing->version, key));
-  if (!got.entry.has_value()) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(got.entry->value));
+  return CommittedValue(views, state, map, key);
 }
 
 // Turns the transaction's sorted-set operations into writes, reading each
@@ -404,13 +411,10 @@ void LedgerDb::ExecuteAsync(journal::Transaction tx, std::function<void(Result<j
 }
 
 Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
-  auto state = views_->Current();
-  const auto* map = state->Find(TokensMap());
-  if (map == nullptr) return NotFound("no transaction used idempotency token '" + token + "'");
-  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, views_->MapFor(map->spec));
-  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(map->version, token));
-  if (!got.entry.has_value()) return NotFound("no transaction used idempotency token '" + token + "'");
-  ByteReader r(got.entry->value, "idempotency record");
+  VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> record,
+                          CommittedValue(*views_, *views_->Current(), TokensMap(), token));
+  if (!record.has_value()) return NotFound("no transaction used idempotency token '" + token + "'");
+  ByteReader r(*record, "idempotency record");
   const std::uint64_t height = r.U64();
   const std::uint32_t index = r.U32();
   if (!r.ok() || r.remaining() != 0) return DataLoss("malformed idempotency record for token '" + token + "'");
@@ -419,7 +423,7 @@ Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
   use.receipt.block_height = height;
   use.receipt.index_in_block = index;
   use.receipt.tx_seq = header.first_tx_seq + index;
-  use.receipt.block_hash = merkle::HashLeaf(journal::EncodeBlockHeader(header));
+  use.receipt.block_hash = journal::BlockHash(journal::EncodeBlockHeader(header));
   VELLUM_ASSIGN_OR_RETURN(use.tx, ledger_->GetTransaction(use.receipt.tx_seq));
   use.receipt.tx_hash = journal::TransactionHash(journal::EncodeTransaction(use.tx));
   return use;
@@ -472,12 +476,7 @@ Result<StateAt> LedgerDb::State(std::optional<std::uint64_t> height) {
 }
 
 Result<std::optional<std::string>> LedgerDb::ReadKv(const StateAt& at, const std::string& ns, const std::string& key) {
-  const auto* map = at.state->Find(engines::kv::KvMap(ns));
-  if (map == nullptr) return std::optional<std::string>();
-  VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
-  VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, reader.Get(map->version, key));
-  if (!got.entry.has_value()) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(got.entry->value));
+  return CommittedValue(*at.views, *at.state, engines::kv::KvMap(ns), key);
 }
 
 Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size) {

@@ -151,6 +151,14 @@ struct Services::Impl {
     }
   }
 
+  // Fills `out` with the receipt of the earlier commit a retry replays.
+  static void FillReplayed(const journal::Receipt& earlier, const google::protobuf::RepeatedPtrField<v1::Operation>& ops,
+                           v1::Receipt* out) {
+    ToReceipt(earlier, out);
+    out->set_replayed(true);
+    FillDocumentIds(ops, earlier, out);
+  }
+
   // A transaction whose token was used before: the first commit's receipt if
   // it was the same transaction, else ALREADY_EXISTS.
   static Result<journal::Receipt> Replayed(LedgerDb& db, const journal::Transaction& tx) {
@@ -177,9 +185,7 @@ struct Services::Impl {
     if (!tx.client_token.empty()) {
       auto earlier = Replayed(*db, tx);
       if (earlier.ok()) {
-        ToReceipt(*earlier, out);
-        out->set_replayed(true);
-        FillDocumentIds(*ops, *earlier, out);
+        FillReplayed(*earlier, *ops, out);
         return finish(Status::Ok());
       }
       if (earlier.status().code() != StatusCode::kNotFound) return finish(earlier.status());
@@ -197,9 +203,7 @@ struct Services::Impl {
           for (;;) {
             auto earlier = Replayed(*db, *shared_tx);
             if (earlier.ok()) {
-              ToReceipt(*earlier, out);
-              out->set_replayed(true);
-              FillDocumentIds(*ops, *earlier, out);
+              FillReplayed(*earlier, *ops, out);
               return finish(Status::Ok());
             }
             if (earlier.status().code() != StatusCode::kNotFound) return finish(earlier.status());
