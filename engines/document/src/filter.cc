@@ -14,22 +14,71 @@ struct Filter::Node {
   std::vector<Node> children;     // kAnd, kOr
 };
 
-namespace {
-
-using Node = Filter::Node;
-constexpr int kMaxFilterDepth = 32;
-
-std::vector<std::string> SplitPath(const std::string& path) {
+std::vector<std::string> SplitPath(std::string_view path) {
   std::vector<std::string> parts;
   size_t start = 0;
   for (;;) {
     const size_t dot = path.find('.', start);
-    parts.push_back(path.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
-    if (dot == std::string::npos) break;
+    parts.emplace_back(path.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) break;
     start = dot + 1;
   }
   return parts;
 }
+
+namespace {
+
+// <0, 0, >0 comparing two JSON numbers exactly.
+int CompareNumbers(const json& a, const json& b) {
+  if (a.is_number_float() || b.is_number_float()) {
+    const double x = a.get<double>(), y = b.get<double>();
+    return x < y ? -1 : (x > y ? 1 : 0);
+  }
+  // Both integers: int64 (negative ones parse as such) or uint64.
+  if (a.is_number_unsigned() && b.is_number_unsigned()) {
+    const auto x = a.get<std::uint64_t>(), y = b.get<std::uint64_t>();
+    return x < y ? -1 : (x > y ? 1 : 0);
+  }
+  if (a.is_number_integer() && !a.is_number_unsigned() && b.is_number_integer() && !b.is_number_unsigned()) {
+    const auto x = a.get<std::int64_t>(), y = b.get<std::int64_t>();
+    return x < y ? -1 : (x > y ? 1 : 0);
+  }
+  // One signed, one unsigned.
+  if (a.is_number_unsigned()) return -CompareNumbers(b, a);
+  const auto x = a.get<std::int64_t>();
+  const auto y = b.get<std::uint64_t>();
+  if (x < 0) return -1;
+  const auto ux = static_cast<std::uint64_t>(x);
+  return ux < y ? -1 : (ux > y ? 1 : 0);
+}
+
+}  // namespace
+
+bool JsonEquals(const json& a, const json& b) {
+  if (a.is_number() && b.is_number()) return CompareNumbers(a, b) == 0;
+  if (a.type() != b.type()) return false;
+  if (a.is_array()) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (!JsonEquals(a[i], b[i])) return false;
+    }
+    return true;
+  }
+  if (a.is_object()) {
+    if (a.size() != b.size()) return false;
+    for (auto it = a.begin(); it != a.end(); ++it) {
+      auto other = b.find(it.key());
+      if (other == b.end() || !JsonEquals(*it, *other)) return false;
+    }
+    return true;
+  }
+  return a == b;
+}
+
+namespace {
+
+using Node = Filter::Node;
+constexpr int kMaxFilterDepth = 32;
 
 Result<Node> ParseFilter(const json& spec, int depth);
 
@@ -125,16 +174,7 @@ void Resolve(const json& v, const std::vector<std::string>& path, size_t i, std:
 bool Ordered(const json& a, const json& b, Node::Kind kind) {
   int cmp;
   if (a.is_number() && b.is_number()) {
-    if (a.is_number_integer() && b.is_number_integer()) {
-      const auto x = a.get<std::int64_t>(), y = b.get<std::int64_t>();
-      cmp = x < y ? -1 : (x > y ? 1 : 0);
-    } else if (a.is_number_unsigned() && b.is_number_unsigned()) {
-      const auto x = a.get<std::uint64_t>(), y = b.get<std::uint64_t>();
-      cmp = x < y ? -1 : (x > y ? 1 : 0);
-    } else {
-      const double x = a.get<double>(), y = b.get<double>();
-      cmp = x < y ? -1 : (x > y ? 1 : 0);
-    }
+    cmp = CompareNumbers(a, b);
   } else if (a.is_string() && b.is_string()) {
     const int c = a.get_ref<const std::string&>().compare(b.get_ref<const std::string&>());
     cmp = c < 0 ? -1 : (c > 0 ? 1 : 0);
@@ -150,13 +190,11 @@ bool Ordered(const json& a, const json& b, Node::Kind kind) {
   }
 }
 
-// nlohmann compares 1 and 1.0 as equal and objects member-wise: exactly the
-// JSON value equality wanted here.
 bool EqualsAny(const json& value, const json& operand) {
-  if (value == operand) return true;
+  if (JsonEquals(value, operand)) return true;
   if (value.is_array()) {
     for (const auto& e : value) {
-      if (e == operand) return true;
+      if (JsonEquals(e, operand)) return true;
     }
   }
   return false;
@@ -210,7 +248,35 @@ bool Eval(const Node& n, const json& doc) {
   }
 }
 
+void CollectConjuncts(const Node& n, std::vector<Filter::Conjunct>& out) {
+  using Op = Filter::Conjunct::Op;
+  std::string path;
+  for (const auto& part : n.path) path += (path.empty() ? "" : ".") + part;
+  switch (n.kind) {
+    case Node::Kind::kAnd:
+      for (const auto& c : n.children) CollectConjuncts(c, out);
+      return;
+    case Node::Kind::kEq: out.push_back({Op::kEq, path, n.operand}); return;
+    case Node::Kind::kGt: out.push_back({Op::kGt, path, n.operand}); return;
+    case Node::Kind::kGte: out.push_back({Op::kGte, path, n.operand}); return;
+    case Node::Kind::kLt: out.push_back({Op::kLt, path, n.operand}); return;
+    case Node::Kind::kLte: out.push_back({Op::kLte, path, n.operand}); return;
+    case Node::Kind::kIn: out.push_back({Op::kIn, path, n.operand}); return;
+    default: return;
+  }
+}
+
 }  // namespace
+
+void ResolvePath(const json& doc, const std::vector<std::string>& parts, std::vector<const json*>& out) {
+  Resolve(doc, parts, 0, out);
+}
+
+std::vector<Filter::Conjunct> Filter::Conjuncts() const {
+  std::vector<Conjunct> out;
+  CollectConjuncts(*root_, out);
+  return out;
+}
 
 Result<Filter> Filter::Parse(const json& spec) {
   VELLUM_ASSIGN_OR_RETURN(Node root, ParseFilter(spec, 0));

@@ -36,11 +36,34 @@
 
 namespace vellum::engines::document {
 
+// The values a dotted path (split at the dots) resolves to in `doc`: through
+// objects, fanning out over array elements that are objects or arrays; an
+// array the path ends on is one value (its elements are compared one by one
+// by the operators). The filter's own resolution, shared with path indexes.
+void ResolvePath(const nlohmann::json& doc, const std::vector<std::string>& parts, std::vector<const nlohmann::json*>& out);
+std::vector<std::string> SplitPath(std::string_view path);
+
+// JSON value equality as the filter uses it: numbers by numeric value (int64,
+// uint64 and doubles compared exactly, so 1 == 1.0 but 2^64-1 != -1),
+// strings by bytes, arrays element-wise, objects member-wise.
+bool JsonEquals(const nlohmann::json& a, const nlohmann::json& b);
+
 class Filter {
  public:
   static Result<Filter> Parse(const nlohmann::json& spec);
   // True iff `doc` satisfies the filter.
   bool Matches(const nlohmann::json& doc) const;
+
+  // A comparison that every matching document satisfies: one found at the
+  // top level of the filter (or inside a top-level $and), in filter order.
+  // A planner narrows a scan with one of these (path_index.h).
+  struct Conjunct {
+    enum class Op { kEq, kGt, kGte, kLt, kLte, kIn };
+    Op op = Op::kEq;
+    std::string path;  // dotted
+    nlohmann::json operand;
+  };
+  std::vector<Conjunct> Conjuncts() const;
 
   struct Node;
 
