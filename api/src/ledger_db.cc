@@ -1,9 +1,13 @@
 #include "vellum/api/ledger_db.h"
 
 #include "vellum/base/encoding.h"
+#include "vellum/engines/document/canonical_json.h"
 #include "vellum/engines/document/doc_query.h"
+#include "vellum/engines/document/path_index.h"
+#include "vellum/engines/document/validator.h"
 #include "vellum/engines/kv/kv_ops.h"
 
+#include <algorithm>
 #include <cassert>
 
 #include <filesystem>
@@ -149,20 +153,155 @@ Status ResolveZsetOps(const indexes::Views& views, const indexes::StateView& sta
   return Status::Ok();
 }
 
+// A collection's declared indexes and validator, as a transaction sees them.
+struct CollectionMeta {
+  std::vector<std::string> indexes;  // sorted paths
+  std::optional<engines::document::Validator> validator;
+};
+
+indexes::MapId MetaMap(const std::string& collection) { return {"doc", collection, "meta"}; }
+constexpr const char* kMetaIndexes = "indexes";
+constexpr const char* kMetaValidator = "validator";
+
+Result<CollectionMeta> ReadMeta(const indexes::Views& views, const indexes::StateView& state,
+                                const PendingWrites& pending, const PendingWrites& local, const std::string& collection) {
+  namespace doc = engines::document;
+  CollectionMeta meta;
+  const indexes::MapId id = MetaMap(collection);
+  VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> list, CurrentValue(views, state, pending, id, kMetaIndexes, &local));
+  if (list.has_value()) {
+    auto parsed = doc::ParseJson(*list);
+    if (!parsed.ok() || !parsed->is_array()) return DataLoss("collection '" + collection + "': malformed index list");
+    for (const auto& p : *parsed) {
+      if (!p.is_string()) return DataLoss("collection '" + collection + "': malformed index list");
+      meta.indexes.push_back(p.get<std::string>());
+    }
+  }
+  VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> schema, CurrentValue(views, state, pending, id, kMetaValidator, &local));
+  if (schema.has_value() && !schema->empty()) {
+    auto parsed = doc::ParseJson(*schema);
+    if (!parsed.ok()) return DataLoss("collection '" + collection + "': malformed validator");
+    auto validator = doc::Validator::Parse(*parsed);
+    if (!validator.ok()) return DataLoss("collection '" + collection + "': stored validator: " + validator.status().message());
+    meta.validator = std::move(validator).value();
+  }
+  return meta;
+}
+
+// Every live document of `collection` as a transaction sees it: id -> revision record.
+Result<std::map<std::string, std::string>> LiveDocuments(const indexes::Views& views, const indexes::StateView& state,
+                                                         const PendingWrites& pending, const PendingWrites& local,
+                                                         const indexes::MapId& current) {
+  std::map<std::string, std::optional<std::string>> all;
+  if (const auto* existing = state.Find(current)) {
+    VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, views.MapFor(existing->spec));
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeResult scan,
+                            reader.Range(existing->version, engines::document::FindScanQuery()));
+    for (auto& e : scan.entries) all.emplace(std::move(e.key), std::move(e.value));
+  }
+  for (const PendingWrites* layer : {&pending, &local}) {
+    if (auto m = layer->find(current); m != layer->end()) {
+      for (const auto& [id, value] : m->second) all[id] = value;
+    }
+  }
+  std::map<std::string, std::string> live;
+  for (auto& [id, value] : all) {
+    if (!value.has_value()) continue;
+    VELLUM_ASSIGN_OR_RETURN(engines::document::Revision rev, engines::document::DecodeRevision(*value));
+    if (!rev.deleted) live.emplace(id, std::move(*value));
+  }
+  return live;
+}
+
+// The index writes that take document `id` from revision `before` (nullopt or
+// deleted: no entries) to `after` (its encoded record, nullopt: none).
+Status IndexWrites(const std::string& collection, const std::vector<std::string>& paths, const std::string& id,
+                   const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after,
+                   const std::string& after_record, TransactionEffects& effects) {
+  namespace doc = engines::document;
+  const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
+  for (const auto& path : paths) {
+    const indexes::MapId map{"doc", collection, doc::IndexPart(path)};
+    std::vector<std::string> old_values, new_values;
+    if (before.has_value()) {
+      VELLUM_ASSIGN_OR_RETURN(old_values, doc::IndexValues(*before, path));
+    }
+    if (after.has_value()) {
+      auto values = doc::IndexValues(*after, path);
+      if (!values.ok()) return values.status().WithContext("document '" + id + "', index '" + path + "'");
+      new_values = std::move(values).value();
+    }
+    for (const auto& v : old_values) {
+      if (!std::binary_search(new_values.begin(), new_values.end(), v)) {
+        effects.writes.push_back({map, plain, indexes::MapMutation::Delete(doc::IndexKey(v, id))});
+      }
+    }
+    for (const auto& v : new_values) {
+      effects.writes.push_back({map, plain, indexes::MapMutation::Put(doc::IndexKey(v, id), after_record)});
+    }
+  }
+  return Status::Ok();
+}
+
+// Declares an index: records it in the collection's meta map and builds it
+// from the live documents (the map exists from then on, even when empty).
+Status CreateIndex(const indexes::Views& views, const indexes::StateView& state, const PendingWrites& pending,
+                   PendingWrites& local, const engines::document::DocOp& op, TransactionEffects& effects) {
+  namespace doc = engines::document;
+  const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
+  VELLUM_ASSIGN_OR_RETURN(CollectionMeta meta, ReadMeta(views, state, pending, local, op.collection));
+  if (std::binary_search(meta.indexes.begin(), meta.indexes.end(), op.path)) {
+    return AlreadyExists("collection '" + op.collection + "' already has an index on '" + op.path + "'");
+  }
+  if (meta.indexes.size() >= doc::kMaxIndexesPerCollection) {
+    return ResourceExhausted("collection '" + op.collection + "' already has the maximum of " +
+                             std::to_string(doc::kMaxIndexesPerCollection) + " indexes");
+  }
+  const indexes::MapId index{"doc", op.collection, doc::IndexPart(op.path)};
+  if (state.Find(index) != nullptr || pending.count(index) != 0 || local.count(index) != 0) {
+    return AlreadyExists("map " + Describe(index) + " already exists");
+  }
+  VELLUM_ASSIGN_OR_RETURN(auto live, LiveDocuments(views, state, pending, local, {"doc", op.collection, ""}));
+  for (const auto& [id, record] : live) {
+    VELLUM_ASSIGN_OR_RETURN(doc::Revision rev, doc::DecodeRevision(record));
+    VELLUM_ASSIGN_OR_RETURN(nlohmann::json body, doc::ParseJson(rev.json));
+    VELLUM_RETURN_IF_ERROR(IndexWrites(op.collection, {op.path}, id, std::nullopt, body, record, effects));
+  }
+  meta.indexes.insert(std::upper_bound(meta.indexes.begin(), meta.indexes.end(), op.path), op.path);
+  nlohmann::json list = meta.indexes;
+  VELLUM_ASSIGN_OR_RETURN(std::string encoded, doc::CanonicalJson(list));
+  effects.writes.push_back({MetaMap(op.collection), plain, indexes::MapMutation::Put(kMetaIndexes, encoded)});
+  effects.creates.push_back({index, plain});
+  local[MetaMap(op.collection)][kMetaIndexes] = encoded;
+  local[index];  // the map exists for this transaction's later operations
+  return Status::Ok();
+}
+
 // Turns the transaction's document operations into revision writes, reading
 // each document's current revision (this transaction first, then the block,
-// then the committed state). The block being built is state.next_height().
+// then the committed state), and keeps the collection's indexes in step.
+// The block being built is state.next_height(), committed at `block_time_us`.
 //
 // An insert without an id gets one derived from its place in the journal —
 // (block height, index among the block's accepted transactions, operation
 // index) — which replay reproduces exactly and no other insert shares.
 Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& state, const PendingWrites& pending,
-                     std::uint32_t accepted_index, TransactionEffects& effects) {
+                     std::uint32_t accepted_index, std::int64_t block_time_us, TransactionEffects& effects) {
   namespace doc = engines::document;
   PendingWrites local;
   const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
   for (size_t op_index = 0; op_index < effects.doc_ops.size(); ++op_index) {
     doc::DocOp& op = effects.doc_ops[op_index];
+    const std::string at = "operation " + std::to_string(op_index);
+    if (op.type == doc::DocOp::Type::kCreateIndex) {
+      VELLUM_RETURN_IF_ERROR(CreateIndex(views, state, pending, local, op, effects).WithContext(at));
+      continue;
+    }
+    if (op.type == doc::DocOp::Type::kSetValidator) {
+      effects.writes.push_back({MetaMap(op.collection), plain, indexes::MapMutation::Put(kMetaValidator, op.json)});
+      local[MetaMap(op.collection)][kMetaValidator] = op.json;
+      continue;
+    }
     if (op.type == doc::DocOp::Type::kInsert && op.id.empty()) {
       op.id = DerivedDocumentId(state.next_height(), accepted_index, static_cast<std::uint32_t>(op_index));
     }
@@ -184,12 +323,29 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
                        std::to_string(*op.expected_version));
       }
     }
+    VELLUM_ASSIGN_OR_RETURN(CollectionMeta meta, ReadMeta(views, state, pending, local, op.collection));
+    std::optional<nlohmann::json> after;
+    if (op.type != doc::DocOp::Type::kDelete) {
+      VELLUM_ASSIGN_OR_RETURN(after, doc::ParseJson(op.json));
+      if (meta.validator.has_value()) {
+        VELLUM_RETURN_IF_ERROR(meta.validator->Validate(*after).WithContext(where + " fails the collection's validator"));
+      }
+    }
     doc::Revision next;
     next.version = cur.has_value() ? cur->version + 1 : 1;
     next.height = state.next_height();
+    next.index_in_block = accepted_index;
+    next.time_us = block_time_us;
     next.deleted = op.type == doc::DocOp::Type::kDelete;
     if (!next.deleted) next.json = op.json;
     const std::string encoded = doc::EncodeRevision(next);
+    if (!meta.indexes.empty()) {
+      std::optional<nlohmann::json> before;
+      if (live) {
+        VELLUM_ASSIGN_OR_RETURN(before, doc::ParseJson(cur->json));
+      }
+      VELLUM_RETURN_IF_ERROR(IndexWrites(op.collection, meta.indexes, op.id, before, after, encoded, effects));
+    }
     effects.writes.push_back({current, plain, indexes::MapMutation::Put(op.id, encoded)});
     effects.writes.push_back({revisions, plain, indexes::MapMutation::Put(doc::RevisionKey(op.id, next.version), encoded)});
     local[current][op.id] = encoded;
@@ -223,7 +379,7 @@ std::string Shown(const std::optional<std::string>& v) {
 }  // namespace
 
 BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateView& state,
-                             std::span<const journal::Transaction> txs) {
+                             std::span<const journal::Transaction> txs, std::int64_t block_time_us) {
   BlockProjection out;
   out.verdicts.resize(txs.size());
   std::map<indexes::MapId, indexes::MapChange> merged;
@@ -236,27 +392,29 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       continue;
     }
     Status verdict = ResolveZsetOps(views, state, pending, *effects);
-    if (verdict.ok()) verdict = ResolveDocOps(views, state, pending, accepted, *effects);
+    if (verdict.ok()) verdict = ResolveDocOps(views, state, pending, accepted, block_time_us, *effects);
     if (verdict.ok() && !txs[i].client_token.empty()) verdict = RecordToken(views, state, pending, txs[i], accepted, *effects);
     // A map's spec is fixed when it is created; check against the state and
     // the earlier accepted transactions of this block before applying any.
     std::map<indexes::MapId, indexes::MapSpec> specs;
-    for (const auto& op : effects->writes) {
-      if (!verdict.ok()) break;
+    auto check_spec = [&](const indexes::MapId& map, const indexes::MapSpec& spec) {
+      if (!verdict.ok()) return;
       const indexes::MapSpec* known = nullptr;
-      if (auto it = specs.find(op.map); it != specs.end()) known = &it->second;
-      else if (auto m = merged.find(op.map); m != merged.end()) known = &m->second.spec;
-      else if (const auto* existing = state.Find(op.map)) known = &existing->spec;
-      if (known != nullptr && !(*known == op.spec)) {
-        verdict = FailedPrecondition("map " + Describe(op.map) + " exists with kind " +
+      if (auto it = specs.find(map); it != specs.end()) known = &it->second;
+      else if (auto m = merged.find(map); m != merged.end()) known = &m->second.spec;
+      else if (const auto* existing = state.Find(map)) known = &existing->spec;
+      if (known != nullptr && !(*known == spec)) {
+        verdict = FailedPrecondition("map " + Describe(map) + " exists with kind " +
                                      std::to_string(static_cast<int>(known->kind)) + " and schema " +
                                      merkle::HashHex(known->schema_hash) + "; the operation names kind " +
-                                     std::to_string(static_cast<int>(op.spec.kind)) + " and schema " +
-                                     merkle::HashHex(op.spec.schema_hash));
-        break;
+                                     std::to_string(static_cast<int>(spec.kind)) + " and schema " +
+                                     merkle::HashHex(spec.schema_hash));
+        return;
       }
-      specs.emplace(op.map, op.spec);
-    }
+      specs.emplace(map, spec);
+    };
+    for (const auto& [map, spec] : effects->creates) check_spec(map, spec);
+    for (const auto& op : effects->writes) check_spec(op.map, op.spec);
     for (const auto& pre : effects->preconditions) {
       if (!verdict.ok()) break;
       auto current = CurrentValue(views, state, pending, pre.map, pre.key);
@@ -272,6 +430,12 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       continue;
     }
     ++accepted;
+    for (auto& [map, spec] : effects->creates) {
+      auto& change = merged[map];
+      change.id = map;
+      change.spec = spec;
+      pending[map];
+    }
     for (auto& op : effects->writes) {
       auto& slot = pending[op.map][op.mutation.key];
       if (op.mutation.op == indexes::MapMutation::Op::kPut) slot = op.mutation.value; else slot.reset();
@@ -323,7 +487,7 @@ Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::u
       return VerificationFailed({"block.tx_root", merkle::HashHex(header.tx_root), merkle::HashHex(tx_root), h, to})
           .WithContext("block " + std::to_string(h));
     }
-    BlockProjection projection = ProjectBlock(views, *views.Current(), txs);
+    BlockProjection projection = ProjectBlock(views, *views.Current(), txs, header.timestamp_us);
     for (size_t i = 0; i < projection.verdicts.size(); ++i) {
       if (!projection.verdicts[i].ok()) {
         return DataLoss("block " + std::to_string(h) + ": committed transaction " +
@@ -429,9 +593,9 @@ Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
   return use;
 }
 
-Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::span<const journal::Transaction> txs,
-                                          std::span<Status> verdicts) {
-  BlockProjection projection = ProjectBlock(*views_, *views_->Current(), txs);
+Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
+                                          std::span<const journal::Transaction> txs, std::span<Status> verdicts) {
+  BlockProjection projection = ProjectBlock(*views_, *views_->Current(), txs, timestamp_us);
   bool any = false;
   for (size_t i = 0; i < txs.size(); ++i) {
     verdicts[i] = projection.verdicts[i];
@@ -572,6 +736,55 @@ Result<LedgerDb::KvAnswer> LedgerDb::ProveDocHistory(const StateAt& at, const st
                   [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
                     return m.ProveRange(v, engines::document::HistoryQuery(id));
                   });
+}
+
+Result<std::optional<std::string>> LedgerDb::ChooseDocIndex(const StateAt& at, const std::string& collection,
+                                                            const engines::document::Filter& filter) {
+  namespace doc = engines::document;
+  std::optional<std::string> best;
+  const auto* current = at.state->Find({"doc", collection, ""});
+  if (current == nullptr) return best;  // nothing to read either way
+  std::uint64_t best_cost = current->version.count();
+  const auto& maps = at.state->maps();
+  for (auto it = maps.lower_bound({"doc", collection, std::string(doc::kIndexPartPrefix)});
+       it != maps.end() && it->first.model == "doc" && it->first.name == collection &&
+       it->first.part.starts_with(doc::kIndexPartPrefix);
+       ++it) {
+    const std::string path = it->first.part.substr(doc::kIndexPartPrefix.size());
+    auto ranges = doc::IndexRanges(filter, path);
+    if (!ranges.has_value()) continue;
+    VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(it->second.spec));
+    std::uint64_t cost = 0;
+    for (const auto& r : *ranges) {
+      VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeSummary summary, reader.Summary(it->second.version, r.lo, r.hi));
+      cost += summary.count;
+    }
+    if (cost < best_cost) {
+      best_cost = cost;
+      best = path;
+    }
+  }
+  return best;
+}
+
+Result<std::vector<LedgerDb::KvAnswer>> LedgerDb::ProveDocIndexed(const StateAt& at, const std::string& collection,
+                                                                 const std::string& path,
+                                                                 std::span<const merkle::MapRangeQuery> ranges,
+                                                                 std::uint64_t tree_size) {
+  const indexes::MapId id{"doc", collection, engines::document::IndexPart(path)};
+  if (at.state->Find(id) == nullptr) {
+    return FailedPrecondition("collection '" + collection + "' has no index on '" + path + "' at block " +
+                              std::to_string(at.state->height().value_or(0)));
+  }
+  std::vector<KvAnswer> answers;
+  for (const auto& range : ranges) {
+    VELLUM_ASSIGN_OR_RETURN(KvAnswer answer, AnswerOn(*this, at, id, tree_size,
+                                                      [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                                                        return m.ProveRange(v, range);
+                                                      }));
+    answers.push_back(std::move(answer));
+  }
+  return answers;
 }
 
 }  // namespace vellum::api

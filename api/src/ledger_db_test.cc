@@ -9,6 +9,8 @@
 
 #include "vellum/engines/document/canonical_json.h"
 #include "vellum/engines/document/doc_query.h"
+#include "vellum/engines/document/path_index.h"
+#include "vellum/api/query.h"
 #include "vellum/engines/kv/kv_ops.h"
 #include "vellum/merkle/catalog.h"
 #include "vellum/merkle/note.h"
@@ -666,7 +668,9 @@ TEST_CASE("Documents: revisions, refusals, proven find and history (randomized v
       continue;
     }
     REQUIRE(r.ok());
-    doc::Revision rev{history[id].size() + 1, height, op.type == doc::DocOp::Type::kDelete, ""};
+    auto header = (*db)->journal().GetBlock(height);
+    REQUIRE(header.ok());
+    doc::Revision rev{history[id].size() + 1, height, 0, header->timestamp_us, op.type == doc::DocOp::Type::kDelete, ""};
     if (!rev.deleted) {
       rev.json = *doc::CanonicalJson(body);
       live[id] = body;
@@ -739,6 +743,279 @@ TEST_CASE("Documents: revisions, refusals, proven find and history (randomized v
   auto reopened = LedgerDb::Open(dir.path(), SmallOptions());
   REQUIRE(reopened.ok());
   CHECK((*reopened)->State()->state->state_root() == root);
+}
+
+
+journal::Transaction IndexTx(const std::string& collection, const std::string& path) {
+  doc::DocOp op;
+  op.type = doc::DocOp::Type::kCreateIndex;
+  op.collection = collection;
+  op.path = path;
+  return DocTx(op);
+}
+
+nlohmann::json RandomScalar(std::mt19937_64& rng) {
+  switch (rng() % 9) {
+    case 0: return static_cast<std::int64_t>(rng() % 40) - 20;
+    case 1: return static_cast<double>(rng() % 400) / 8.0 - 10;
+    case 2: return std::numeric_limits<std::uint64_t>::max() - rng() % 2;  // beyond int64 and double precision
+    case 3: return std::int64_t{-1};
+    case 4: return std::string(1, static_cast<char>('a' + rng() % 6)) + (rng() % 2 ? "x" : "");
+    case 5: return rng() % 2 == 0;
+    case 6: return nullptr;
+    case 7: return std::string(1100 + rng() % 3, 'L') + std::to_string(rng() % 3);  // long: truncated in the index
+    default: return static_cast<std::int64_t>(rng() % 10);
+  }
+}
+
+nlohmann::json RandomOrder(std::mt19937_64& rng) {
+  nlohmann::json d = nlohmann::json::object();
+  if (rng() % 6 != 0) d["total"] = RandomScalar(rng);
+  if (rng() % 3 != 0) {
+    nlohmann::json tags = nlohmann::json::array();
+    for (size_t n = rng() % 4; n > 0; --n) tags.push_back(RandomScalar(rng));
+    if (rng() % 4 == 0) tags.push_back(nlohmann::json::array({RandomScalar(rng)}));  // nested: not indexed
+    d["tags"] = tags;
+  }
+  if (rng() % 5 != 0) {
+    nlohmann::json city = rng() % 4 == 0 ? nlohmann::json(nlohmann::json::array({RandomScalar(rng), RandomScalar(rng)}))
+                                         : RandomScalar(rng);
+    if (rng() % 3 == 0) {
+      d["customer"] = nlohmann::json::array({{{"city", city}}, {{"city", RandomScalar(rng)}}});
+    } else {
+      d["customer"] = {{"city", city}};
+    }
+  }
+  return d;
+}
+
+nlohmann::json RandomIndexedFilter(std::mt19937_64& rng) {
+  static const char* const kPaths[] = {"total", "tags", "customer.city"};
+  static const char* const kOps[] = {"$eq", "$gt", "$gte", "$lt", "$lte", "$in", "$ne"};
+  nlohmann::json filter = nlohmann::json::object();
+  for (size_t n = 1 + rng() % 2; n > 0; --n) {
+    const std::string path = kPaths[rng() % 3];
+    const std::string op = kOps[rng() % 7];
+    nlohmann::json operand = RandomScalar(rng);
+    if (op == "$in") operand = nlohmann::json::array({RandomScalar(rng), RandomScalar(rng), RandomScalar(rng)});
+    if (rng() % 4 == 0) {
+      filter["$and"] = nlohmann::json::array({{{path, {{op, operand}}}}});
+    } else {
+      filter[path] = {{op, operand}};
+    }
+  }
+  if (rng() % 5 == 0) filter["$or"] = nlohmann::json::array({{{"total", {{"$gte", 3}}}}, {{"tags", "a"}}});
+  return filter;
+}
+
+nlohmann::json FindQuery(const nlohmann::json& filter) {
+  return {{"kind", "doc.find"}, {"collection", "orders"}, {"filter", filter},
+          {"descending", false}, {"skip", 0},          {"projection", nlohmann::json::array()}};
+}
+
+TEST_CASE("Path indexes: finds through an index equal a full scan and the naive model (randomized)", "[api][document][index]") {
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "docs", SmallOptions());
+  REQUIRE(db.ok());
+  // Two indexes from the start, one declared over existing documents later.
+  REQUIRE((*db)->Execute(IndexTx("orders", "total")).ok());
+  REQUIRE((*db)->Execute(IndexTx("orders", "tags")).ok());
+  CHECK((*db)->Execute(IndexTx("orders", "total")).status().code() == StatusCode::kAlreadyExists);
+  doc::DocOp bad_path{doc::DocOp::Type::kCreateIndex, "orders", "", "", std::nullopt, "a..b"};
+  CHECK(doc::EncodeDocOp(bad_path).status().code() == StatusCode::kInvalidArgument);
+
+  std::mt19937_64 rng(44);
+  std::map<std::string, nlohmann::json> live;
+  auto run_queries = [&](int rounds) {
+    const merkle::Checkpoint cp = SignedCheckpoint(**db);
+    for (int q = 0; q < rounds; ++q) {
+      const nlohmann::json filter = RandomIndexedFilter(rng);
+      auto parsed = doc::Filter::Parse(filter);
+      REQUIRE(parsed.ok());
+      nlohmann::json want = nlohmann::json::array();
+      for (const auto& [id, body] : live) {
+        if (parsed->Matches(body)) want.push_back(id);
+      }
+      auto ids = [](const nlohmann::json& result) {
+        nlohmann::json out = nlohmann::json::array();
+        for (const auto& d : result.at("documents")) out.push_back(d.at("id"));
+        return out;
+      };
+      INFO("filter " << filter.dump());
+      auto chosen = AnswerQuery(**db, FindQuery(filter));
+      REQUIRE(chosen.ok());
+      CHECK(ids(chosen->result) == want);
+      nlohmann::json scan_query = FindQuery(filter);
+      scan_query["index"] = "";
+      auto scan = AnswerQuery(**db, scan_query);
+      REQUIRE(scan.ok());
+      CHECK(scan->result == chosen->result);
+      for (const char* path : {"total", "tags", "customer.city"}) {
+        nlohmann::json forced = FindQuery(filter);
+        forced["index"] = path;
+        auto indexed = AnswerQuery(**db, forced);
+        if (!doc::IndexRanges(*parsed, path).has_value()) {
+          CHECK(indexed.status().code() == StatusCode::kInvalidArgument);
+          continue;
+        }
+        if (!indexed.ok()) {  // the late index may not exist yet
+          CHECK(indexed.status().code() == StatusCode::kFailedPrecondition);
+          continue;
+        }
+        CHECK(indexed->result == scan->result);
+        auto again = verifier::EvaluateBundle(*indexed, cp.size, cp.root);
+        REQUIRE(again.ok());
+        CHECK(*again == indexed->result);
+      }
+    }
+  };
+  for (int i = 0; i < 260; ++i) {
+    if (i == 130) {
+      REQUIRE((*db)->Execute(IndexTx("orders", "customer.city")).ok());  // built from what exists
+      run_queries(40);
+    }
+    const std::string id = "o" + std::to_string(rng() % 60);
+    doc::DocOp op;
+    op.collection = "orders";
+    op.id = id;
+    const bool exists = live.count(id) != 0;
+    op.type = !exists ? doc::DocOp::Type::kInsert : (rng() % 4 == 0 ? doc::DocOp::Type::kDelete : doc::DocOp::Type::kReplace);
+    const nlohmann::json body = RandomOrder(rng);
+    if (op.type != doc::DocOp::Type::kDelete) op.json = body.dump();
+    REQUIRE((*db)->Execute(DocTx(op)).ok());
+    if (op.type == doc::DocOp::Type::kDelete) live.erase(id); else live[id] = body;
+  }
+  run_queries(120);
+
+  // Altered index proofs fail.
+  nlohmann::json filter = {{"total", {{"$in", nlohmann::json::array({0, 1, 2, 3, 4, 5, 6, 7, 8, 9})}}}};
+  nlohmann::json forced = FindQuery(filter);
+  forced["index"] = "total";
+  auto good = AnswerQuery(**db, forced);
+  REQUIRE(good.ok());
+  REQUIRE(good->views.size() == 10);
+  REQUIRE_FALSE(good->result.at("documents").empty());
+  const merkle::Checkpoint cp = SignedCheckpoint(**db);
+  REQUIRE(verifier::EvaluateBundle(*good, cp.size, cp.root).ok());
+  auto at = (*db)->State();
+  REQUIRE(at.ok());
+  const auto* index_map = at->state->Find({"doc", "orders", "index:total"});
+  REQUIRE(index_map != nullptr);
+  auto reader = at->views->MapFor(index_map->spec);
+  REQUIRE(reader.ok());
+  auto fails = [&](const verifier::Bundle& b) { return !verifier::EvaluateBundle(b, cp.size, cp.root).ok(); };
+  size_t tampered = 0;
+  for (size_t v = 0; v < good->views.size(); ++v) {
+    auto ranges = doc::IndexRanges(*doc::Filter::Parse(filter), "total");
+    auto full = reader->Range(index_map->version, (*ranges)[v]);
+    REQUIRE(full.ok());
+    if (full->entries.empty()) continue;
+    ++tampered;
+    {  // drop the last entry of the range: a proof of a shorter range
+      merkle::MapRangeQuery shorter = (*ranges)[v];
+      shorter.limit = full->entries.size() - 1;
+      auto proof = reader->ProveRange(index_map->version, shorter);
+      REQUIRE(proof.ok());
+      verifier::Bundle b = *good;
+      b.views[v].map = *proof;
+      CHECK(fails(b));
+    }
+    {  // change a byte of a revealed document
+      verifier::Bundle b = *good;
+      bool changed = false;
+      for (auto& node : b.views[v].map.nodes) {
+        if (node.type == merkle::MapProofNode::Type::kEntryWithValue && !node.value.empty()) {
+          node.value.back() ^= 1;
+          changed = true;
+          break;
+        }
+      }
+      CHECK(changed);
+      CHECK(fails(b));
+    }
+  }
+  CHECK(tampered > 0);
+  {  // reorder the ranges' proofs
+    verifier::Bundle b = *good;
+    std::swap(b.views.front().map, b.views.back().map);
+    CHECK(fails(b));
+  }
+  {  // truncate: one range proof missing
+    verifier::Bundle b = *good;
+    b.views.pop_back();
+    CHECK(fails(b));
+  }
+  {  // claim another index served the query: its catalog key differs
+    verifier::Bundle b = *good;
+    b.query["index"] = "tags";
+    CHECK(fails(b));
+  }
+  {  // a full-scan claim on index proofs
+    verifier::Bundle b = *good;
+    b.query.erase("index");
+    CHECK(fails(b));
+  }
+  {  // another block's state: the proofs do not match the older header
+    auto older = AnswerQuery(**db, forced, QueryPoint{(*db)->journal().size() - 3, std::nullopt});
+    REQUIRE(older.ok());
+    verifier::Bundle b = *good;
+    b.block = older->block;
+    b.height = older->height;
+    CHECK(fails(b));
+  }
+
+  // Rebuilding the views from the journal reaches the same state root.
+  const auto root = at->state->state_root();
+  db->reset();
+  std::filesystem::remove_all(dir.Sub("views"));
+  auto reopened = LedgerDb::Open(dir.path(), SmallOptions());
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->State()->state->state_root() == root);
+}
+
+TEST_CASE("Validators refuse bad documents and store nothing; revisions carry block time", "[api][document][validator]") {
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "docs", SmallOptions());
+  REQUIRE(db.ok());
+  doc::DocOp set{doc::DocOp::Type::kSetValidator, "people", "",
+                 R"({"type":"object","required":["name"],"properties":{"age":{"type":"integer","minimum":0}}})",
+                 std::nullopt};
+  REQUIRE((*db)->Execute(DocTx(set)).ok());
+  doc::DocOp bad_schema{doc::DocOp::Type::kSetValidator, "people", "", R"({"type":"thing"})", std::nullopt};
+  CHECK(doc::EncodeDocOp(bad_schema).status().code() == StatusCode::kInvalidArgument);
+
+  doc::DocOp good{doc::DocOp::Type::kInsert, "people", "p1", R"({"name":"Ada","age":36})", std::nullopt};
+  auto receipt = (*db)->Execute(DocTx(good));
+  REQUIRE(receipt.ok());
+  const auto root = (*db)->State()->state->state_root();
+  const auto size = (*db)->journal().size();
+  for (const char* body : {R"({"age":3})", R"({"name":"Bob","age":-1})", R"({"name":"Bob","age":1.5})"}) {
+    doc::DocOp bad{doc::DocOp::Type::kInsert, "people", "p2", body, std::nullopt};
+    auto r = (*db)->Execute(DocTx(bad));
+    INFO(body);
+    CHECK(r.status().code() == StatusCode::kInvalidArgument);
+    CHECK(r.status().message().find("validator") != std::string::npos);
+  }
+  doc::DocOp bad_update{doc::DocOp::Type::kReplace, "people", "p1", R"({"age":37})", std::nullopt};
+  CHECK((*db)->Execute(DocTx(bad_update)).status().code() == StatusCode::kInvalidArgument);
+  CHECK((*db)->State()->state->state_root() == root);
+  CHECK((*db)->journal().size() == size);
+  // Without the validator the same document goes in.
+  doc::DocOp clear{doc::DocOp::Type::kSetValidator, "people", "", "", std::nullopt};
+  REQUIRE((*db)->Execute(DocTx(clear)).ok());
+  doc::DocOp now_ok{doc::DocOp::Type::kInsert, "people", "p2", R"({"age":3})", std::nullopt};
+  REQUIRE((*db)->Execute(DocTx(now_ok)).ok());
+
+  // Revision metadata: block height, place in block, block time.
+  auto history = AnswerQuery(**db, {{"kind", "doc.history"}, {"collection", "people"}, {"id", "p1"}});
+  REQUIRE(history.ok());
+  const auto& rev = history->result.at("revisions").at(0);
+  auto header = (*db)->journal().GetBlock(receipt->block_height);
+  REQUIRE(header.ok());
+  CHECK(rev.at("height") == receipt->block_height);
+  CHECK(rev.at("index_in_block") == receipt->index_in_block);
+  CHECK(rev.at("time_us") == header->timestamp_us);
+  CHECK(header->timestamp_us > 1700000000000000);  // a real clock, not zero
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "vellum/base/bytes.h"
+#include "vellum/engines/document/path_index.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/merkle/note.h"
 
@@ -99,8 +100,30 @@ Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const json& query, const Quer
                                                                 query.value("max", std::int64_t{0}), limit, cp.size));
     AddView(bundle, std::move(answer));
   } else if (kind == "doc.find") {
-    VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocScan(at, Str(query, "collection"), cp.size));
-    AddView(bundle, std::move(answer));
+    namespace doc = engines::document;
+    const std::string collection = Str(query, "collection");
+    VELLUM_ASSIGN_OR_RETURN(doc::Filter filter, doc::Filter::Parse(query.at("filter")));
+    // The plan: the index the query names, else the cheapest declared one,
+    // else a full scan. The bundle's query records the choice ("index").
+    std::string index = Str(query, "index");
+    if (!query.contains("index")) {
+      VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> chosen, db.ChooseDocIndex(at, collection, filter));
+      if (chosen.has_value()) {
+        index = *chosen;
+        bundle.query["index"] = index;
+      }
+    }
+    if (index.empty()) {
+      VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocScan(at, collection, cp.size));
+      AddView(bundle, std::move(answer));
+    } else {
+      auto ranges = doc::IndexRanges(filter, index);
+      if (!ranges.has_value()) {
+        return InvalidArgument("the filter has no condition the index on '" + index + "' can serve");
+      }
+      VELLUM_ASSIGN_OR_RETURN(auto answers, db.ProveDocIndexed(at, collection, index, *ranges, cp.size));
+      for (auto& answer : answers) AddView(bundle, std::move(answer));
+    }
   } else {  // doc.history (BundleCatalogKeys refused anything else)
     VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocHistory(at, Str(query, "collection"), Str(query, "id"), cp.size));
     AddView(bundle, std::move(answer));

@@ -14,6 +14,9 @@
 //   doc insert COLL JSON [--id ID] | update COLL ID JSON [--expect-version V]
 //   doc delete COLL ID [--expect-version V] | history COLL ID
 //   doc find COLL [FILTER] [--sort PATH] [--desc] [--skip N] [--limit N] [--project PATH]...
+//            [--index PATH | --scan]   (default: the server picks the index that reads least)
+//   doc index COLL PATH                declare a path index (built from the live documents)
+//   doc validator COLL [SCHEMA]        set the collection's JSON-Schema validator (none: remove it)
 //   tx FILE            ExecuteRequest in protobuf's JSON mapping ("-": stdin), e.g.
 //                      {"operations":[{"kvPut":{"namespace":"n","key":"<b64>","value":"<b64>"}}],
 //                       "idempotencyToken":"t"}; a "ledger" in it must equal --ledger
@@ -309,7 +312,10 @@ json MembersResult(const v1::ZsetMembersResponse& r) {
 json DocumentsResult(const google::protobuf::RepeatedPtrField<v1::Document>& docs, bool history) {
   json list = json::array();
   for (const auto& d : docs) {
-    json item{{"version", d.version()}, {"height", d.height()}};
+    json item{{"version", d.version()},
+              {"height", d.height()},
+              {"index_in_block", d.index_in_block()},
+              {"time_us", d.time_us()}};
     if (history) {
       item["deleted"] = d.deleted();
       if (!d.deleted()) item["document"] = Embed(d.json());
@@ -364,6 +370,8 @@ struct Args {
   std::uint64_t number = 0, limit = 0, skip = 0, from_height = 0, count = 0, tree_size = 0, new_size = 0;
   std::optional<std::uint64_t> expect_version;
   std::string sort_path;
+  std::string index_path;
+  bool scan = false;
   std::vector<std::string> projection;
 };
 
@@ -420,6 +428,8 @@ class Cli {
   int DocDelete();
   int DocFind();
   int DocHistory();
+  int DocIndex();
+  int DocValidator();
   int Tx();
   int Digest();
   int ProofBlock();
@@ -610,7 +620,20 @@ void Cli::AddDocCommands() {
   find->add_option("--project", a_.projection, "keep only these field paths (repeatable, or comma-separated)")
       ->allow_extra_args(false)
       ->delimiter(',');
+  CLI::Option* index = find->add_option("--index", a_.index_path, "read this declared path index")->check(Utf8Text());
+  find->add_flag("--scan", a_.scan, "read the whole collection (no index)")->excludes(index);
   AddQueryFlags(find);
+
+  CLI::App* declare = Command(doc, "index", "declare a path index on PATH (dotted, e.g. customer.city)", &Cli::DocIndex);
+  coll(declare);
+  declare->add_option("PATH", a_.index_path, "dotted field path")->required()->check(Utf8Text());
+  AddWriteFlags(declare);
+
+  CLI::App* validator = Command(doc, "validator", "set the collection's validator (no SCHEMA: remove it)",
+                                &Cli::DocValidator);
+  coll(validator);
+  validator->add_option("SCHEMA", a_.document, "JSON Schema subset (see docs/FORMAT.md)");
+  AddWriteFlags(validator);
 
   CLI::App* history = Command(doc, "history", "every revision of document ID, oldest first", &Cli::DocHistory);
   coll(history);
@@ -1117,12 +1140,17 @@ int Cli::DocFind() {
              {"descending", a_.descending}, {"skip", a_.skip},             {"projection", a_.projection}};
   if (!a_.sort_path.empty()) query["sort_path"] = a_.sort_path;
   if (a_.limit != 0) query["limit"] = a_.limit;
+  if (!a_.index_path.empty() || a_.scan) {
+    request.set_index(a_.index_path);
+    query["index"] = a_.index_path;
+  }
   v1::DocFindResponse response;
   const int rc = Query(&v1::QueryService::Stub::DocFind, request, &response, query,
                        [](const v1::DocFindResponse& r) { return DocumentsResult(r.documents(), false); });
   if (rc != kExitOk) return rc;
   if (g_.json) {
     json out = DocumentsResult(response.documents(), false);
+    out["index"] = response.index();
     out["height"] = response.header().height();
     out["tree_size"] = response.header().tree_size();
     PrintJson(out);
@@ -1132,6 +1160,25 @@ int Cli::DocFind() {
     std::cout << d.id() << "\t" << d.version() << "\t" << CanonicalDocument(d.json()) << "\n";
   }
   return kExitOk;
+}
+
+int Cli::DocIndex() {
+  v1::ExecuteRequest request;
+  auto* declare = request.add_operations()->mutable_doc_create_index();
+  declare->set_collection(a_.collection);
+  declare->set_path(a_.index_path);
+  return Execute(std::move(request));
+}
+
+int Cli::DocValidator() {
+  if (!a_.document.empty()) {
+    if (auto parsed = ParseObjectArg("SCHEMA", a_.document); !parsed.ok()) return UsageError(parsed.status().message());
+  }
+  v1::ExecuteRequest request;
+  auto* set = request.add_operations()->mutable_doc_set_validator();
+  set->set_collection(a_.collection);
+  set->set_schema(a_.document);
+  return Execute(std::move(request));
 }
 
 int Cli::DocHistory() {

@@ -468,13 +468,15 @@ class Ledger::Impl {
   void CommitBlock(std::vector<std::unique_ptr<Pending>>& batch) {
     const std::uint64_t height = tip_size_;  // only this thread changes it
     BlockHeader header;
+    // Chosen before the state is applied: document revisions record it.
+    header.timestamp_us = std::max(options_.clock->NowMicros(), last_timestamp_);
     Status status;
     if (options_.state != nullptr) {
       std::vector<Transaction> txs;
       txs.reserve(batch.size());
       for (auto& p : batch) txs.push_back(std::move(p->tx));  // only the hook reads it
       std::vector<Status> verdicts(batch.size());
-      auto state_root = options_.state->ApplyBlock(height, txs, verdicts);
+      auto state_root = options_.state->ApplyBlock(height, header.timestamp_us, txs, verdicts);
       if (state_root.ok()) {
         header.state_root = *state_root;
         // Refused transactions leave the block and fail on their own.
@@ -502,7 +504,6 @@ class Ledger::Impl {
     header.ledger_id = meta_.id;
     header.height = height;
     header.prev_hash = last_hash_;
-    header.timestamp_us = std::max(options_.clock->NowMicros(), last_timestamp_);
     header.first_tx_seq = next_seq_;
     header.tx_count = static_cast<std::uint32_t>(batch.size());
     std::vector<merkle::Hash> leaves;

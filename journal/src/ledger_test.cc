@@ -213,7 +213,7 @@ TEST_CASE("Bad transactions are refused with precise errors and store nothing", 
 // A state hook that records blocks and can stall or fail on demand.
 class TestHook : public StateHook {
  public:
-  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs,
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t /*timestamp_us*/, std::span<const Transaction> txs,
                                   std::span<Status> verdicts) override {
     if (gate_ != nullptr) gate_->wait();
     for (const auto& tx : txs) {

@@ -9,6 +9,7 @@
 #include "vellum/engines/document/doc_ops.h"
 #include "vellum/engines/document/doc_query.h"
 #include "vellum/engines/document/filter.h"
+#include "vellum/engines/document/path_index.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/merkle/catalog.h"
 #include "vellum/verifier/view_proof.h"
@@ -100,6 +101,7 @@ struct FindQuery {
   std::string collection;
   json filter;
   doc::FindOptions options;
+  std::string index;  // the path index read; empty: a full scan
 };
 
 Result<std::string> QueryKind(const json& query) {
@@ -146,9 +148,13 @@ Result<ZsetQuery> ParseZset(const json& q, std::string_view kind) {
 
 Result<FindQuery> ParseFind(const json& q) {
   VELLUM_RETURN_IF_ERROR(CheckFields(q, "doc.find query", {"kind", "collection", "filter", "descending", "skip", "projection"},
-                                     {"sort_path", "limit"}));
+                                     {"sort_path", "limit", "index"}));
   FindQuery out;
   VELLUM_ASSIGN_OR_RETURN(out.collection, GetString(q, "collection"));
+  if (q.contains("index")) {
+    VELLUM_ASSIGN_OR_RETURN(out.index, GetString(q, "index"));
+    if (!out.index.empty()) VELLUM_RETURN_IF_ERROR(doc::CheckIndexPath(out.index).WithContext("field 'index'"));
+  }
   out.filter = q.at("filter");
   if (q.contains("sort_path")) {
     VELLUM_ASSIGN_OR_RETURN(std::string path, GetString(q, "sort_path"));
@@ -172,6 +178,16 @@ json MembersJson(const std::vector<kv::ZsetMember>& members) {
   json list = json::array();
   for (const auto& m : members) list.push_back({{"member", Base64Encode(m.member)}, {"score", m.score}});
   return {{"members", std::move(list)}};
+}
+
+// The key ranges an index-backed find reads (nullopt: a full scan).
+Result<std::optional<std::vector<merkle::MapRangeQuery>>> FindRanges(const FindQuery& f, const doc::Filter& filter) {
+  if (f.index.empty()) return std::optional<std::vector<merkle::MapRangeQuery>>();
+  auto ranges = doc::IndexRanges(filter, f.index);
+  if (!ranges.has_value()) {
+    return InvalidArgument("query: the filter has no condition the index on '" + f.index + "' can serve");
+  }
+  return ranges;
 }
 
 Result<json> DocumentJson(const std::string& canonical) {
@@ -207,9 +223,16 @@ Result<std::vector<std::string>> BundleCatalogKeys(const json& query) {
     }
     VELLUM_ASSIGN_OR_RETURN(std::string scores, Key("zset", z.ns, z.set + "/by-score"));
     keys.push_back(std::move(scores));
-  } else if (kind == "doc.find" || kind == "doc.history") {
+  } else if (kind == "doc.find") {
+    VELLUM_ASSIGN_OR_RETURN(FindQuery f, ParseFind(query));
+    VELLUM_ASSIGN_OR_RETURN(doc::Filter filter, doc::Filter::Parse(f.filter));
+    VELLUM_ASSIGN_OR_RETURN(auto ranges, FindRanges(f, filter));
+    // One view per index range (all of the same map), or the collection.
+    VELLUM_ASSIGN_OR_RETURN(std::string key, Key("doc", f.collection, f.index.empty() ? "" : doc::IndexPart(f.index)));
+    keys.assign(ranges.has_value() ? ranges->size() : 1, key);
+  } else if (kind == "doc.history") {
     VELLUM_ASSIGN_OR_RETURN(std::string collection, GetString(query, "collection"));
-    VELLUM_ASSIGN_OR_RETURN(std::string key, Key("doc", collection, kind == "doc.find" ? "" : "revisions"));
+    VELLUM_ASSIGN_OR_RETURN(std::string key, Key("doc", collection, "revisions"));
     keys.push_back(std::move(key));
   } else {
     return InvalidArgument("query: unknown kind '" + kind + "'");
@@ -276,12 +299,19 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
   if (kind == "doc.find") {
     VELLUM_ASSIGN_OR_RETURN(FindQuery f, ParseFind(q));
     VELLUM_ASSIGN_OR_RETURN(doc::Filter filter, doc::Filter::Parse(f.filter));
-    VELLUM_ASSIGN_OR_RETURN(std::vector<doc::FoundDocument> found,
-                            doc::VerifyFind(filter, entries[0], bundle.views[0].map));
+    std::vector<doc::FoundDocument> found;
+    if (f.index.empty()) {
+      VELLUM_ASSIGN_OR_RETURN(found, doc::VerifyFind(filter, entries[0], bundle.views[0].map));
+    } else {
+      std::vector<const merkle::MapProof*> proofs;
+      for (const auto& v : bundle.views) proofs.push_back(&v.map);
+      VELLUM_ASSIGN_OR_RETURN(found, doc::VerifyIndexedFind(filter, f.index, entries[0], proofs));
+    }
     found = doc::ApplyFindOptions(std::move(found), f.options);
     json list = json::array();
     for (auto& d : found) {
       list.push_back({{"id", d.id}, {"version", d.revision.version}, {"height", d.revision.height},
+                      {"index_in_block", d.revision.index_in_block}, {"time_us", d.revision.time_us},
                       {"document", std::move(d.document)}});
     }
     return json{{"documents", std::move(list)}};
@@ -293,7 +323,11 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
                           doc::VerifyHistory(id, entries[0], bundle.views[0].map));
   json list = json::array();
   for (const auto& r : revisions) {
-    json item{{"version", r.version}, {"height", r.height}, {"deleted", r.deleted}};
+    json item{{"version", r.version},
+              {"height", r.height},
+              {"index_in_block", r.index_in_block},
+              {"time_us", r.time_us},
+              {"deleted", r.deleted}};
     if (!r.deleted) {
       VELLUM_ASSIGN_OR_RETURN(item["document"], DocumentJson(r.json));
     }

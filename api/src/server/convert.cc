@@ -96,6 +96,20 @@ Result<journal::Operation> ToOperation(const v1::Operation& op) {
       if (m.has_expected_version()) d.expected_version = m.expected_version();
       return DocOperation(std::move(d));
     }
+    case v1::Operation::kDocCreateIndex: {
+      doc::DocOp d;
+      d.type = doc::DocOp::Type::kCreateIndex;
+      d.collection = op.doc_create_index().collection();
+      d.path = op.doc_create_index().path();
+      return DocOperation(std::move(d));
+    }
+    case v1::Operation::kDocSetValidator: {
+      doc::DocOp d;
+      d.type = doc::DocOp::Type::kSetValidator;
+      d.collection = op.doc_set_validator().collection();
+      d.json = op.doc_set_validator().schema();
+      return DocOperation(std::move(d));
+    }
     case v1::Operation::OP_NOT_SET:
       break;
   }

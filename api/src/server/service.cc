@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -143,6 +144,8 @@ struct Services::Impl {
           break;
         case v1::Operation::kDocReplace:
         case v1::Operation::kDocDelete:
+        case v1::Operation::kDocCreateIndex:
+        case v1::Operation::kDocSetValidator:
           ++doc_index;
           break;
         default:
@@ -262,6 +265,10 @@ struct Services::Impl {
     if (!bundle.ok()) return Finish(ctx, method, bundle.status());
     Status filled = fill(bundle->result);
     if (!filled.ok()) return Finish(ctx, method, filled);
+    if constexpr (std::is_same_v<Response, v1::DocFindResponse>) {
+      const auto it = bundle->query.find("index");
+      if (it != bundle->query.end() && it->is_string()) response->set_index(it->template get<std::string>());
+    }
     auto* header = response->mutable_header();
     header->set_height(bundle->height);
     header->set_tree_size(bundle->tree_size);
@@ -282,6 +289,8 @@ Status FillDocument(const json& item, v1::Document* out) {
   out->set_height(item.at("height").get<std::uint64_t>());
   if (item.contains("document") && !item["document"].is_null()) out->set_json(item["document"].dump());
   if (item.contains("deleted")) out->set_deleted(item["deleted"].get<bool>());
+  out->set_index_in_block(item.at("index_in_block").get<std::uint32_t>());
+  out->set_time_us(item.at("time_us").get<std::int64_t>());
   return Status::Ok();
 }
 
@@ -604,6 +613,7 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
            {"descending", req->descending()}, {"skip", req->skip()}, {"projection", std::move(projection)}};
     if (!req->sort_path().empty()) q["sort_path"] = req->sort_path();
     if (req->limit() != 0) q["limit"] = req->limit();
+    if (req->has_index()) q["index"] = req->index();
     return impl_->Query(ctx, kMethod, req->ledger(), std::move(q), req->options(), resp, [resp](const json& r) -> Status {
       for (const auto& d : r.at("documents")) VELLUM_RETURN_IF_ERROR(FillDocument(d, resp->add_documents()));
       return Status::Ok();

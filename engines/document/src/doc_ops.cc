@@ -3,6 +3,8 @@
 #include "vellum/base/encoding.h"
 #include "vellum/base/tuple.h"
 #include "vellum/engines/document/canonical_json.h"
+#include "vellum/engines/document/path_index.h"
+#include "vellum/engines/document/validator.h"
 
 namespace vellum::engines::document {
 namespace {
@@ -30,13 +32,34 @@ std::uint16_t DocOpKind(const DocOp& op) {
     case DocOp::Type::kInsert: return kOpDocInsert;
     case DocOp::Type::kReplace: return kOpDocReplace;
     case DocOp::Type::kDelete: return kOpDocDelete;
+    case DocOp::Type::kCreateIndex: return kOpDocCreateIndex;
+    case DocOp::Type::kSetValidator: return kOpDocSetValidator;
   }
   return kOpDocInsert;
+}
+
+// The canonical form of a schema, checked (empty stays empty: no validator).
+Result<std::string> CanonicalSchema(std::string_view text) {
+  if (text.empty()) return std::string();
+  VELLUM_ASSIGN_OR_RETURN(nlohmann::json value, ParseJson(text));
+  VELLUM_ASSIGN_OR_RETURN(Validator validator, Validator::Parse(value));
+  if (validator.canonical().size() > kMaxDocumentSize) return InvalidArgument("validator schema exceeds 1 MiB");
+  return validator.canonical();
 }
 
 Result<std::string> EncodeDocOp(const DocOp& op) {
   ByteWriter w;
   w.Bytes(op.collection);
+  if (op.type == DocOp::Type::kCreateIndex) {
+    VELLUM_RETURN_IF_ERROR(CheckIndexPath(op.path));
+    w.Bytes(op.path);
+    return w.Take();
+  }
+  if (op.type == DocOp::Type::kSetValidator) {
+    VELLUM_ASSIGN_OR_RETURN(std::string schema, CanonicalSchema(op.json));
+    w.Bytes(schema);
+    return w.Take();
+  }
   w.Bytes(op.id);
   if (op.type != DocOp::Type::kDelete) {
     VELLUM_ASSIGN_OR_RETURN(std::string canonical, CanonicalObject(op.json));
@@ -52,10 +75,25 @@ Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body) {
     case kOpDocInsert: op.type = DocOp::Type::kInsert; break;
     case kOpDocReplace: op.type = DocOp::Type::kReplace; break;
     case kOpDocDelete: op.type = DocOp::Type::kDelete; break;
+    case kOpDocCreateIndex: op.type = DocOp::Type::kCreateIndex; break;
+    case kOpDocSetValidator: op.type = DocOp::Type::kSetValidator; break;
     default: return InvalidArgument("operation kind " + std::to_string(kind) + " is not a document operation");
   }
   ByteReader r(body, "document operation");
   op.collection = std::string(r.Bytes(kMaxCollectionNameSize));
+  if (op.type == DocOp::Type::kCreateIndex || op.type == DocOp::Type::kSetValidator) {
+    const std::string_view arg = r.Bytes(op.type == DocOp::Type::kCreateIndex ? kMaxIndexPathSize : kMaxDocumentSize);
+    if (r.ok() && op.collection.empty()) r.Fail("collection name must not be empty");
+    VELLUM_RETURN_IF_ERROR(r.Finish());
+    if (op.type == DocOp::Type::kCreateIndex) {
+      VELLUM_RETURN_IF_ERROR(CheckIndexPath(arg));
+      op.path = std::string(arg);
+      return op;
+    }
+    VELLUM_ASSIGN_OR_RETURN(op.json, CanonicalSchema(arg));
+    if (op.json != arg) return InvalidArgument("validator schema is not in canonical JSON form");
+    return op;
+  }
   op.id = std::string(r.Bytes(kMaxDocumentIdSize));
   std::string_view json;
   if (op.type != DocOp::Type::kDelete) json = r.Bytes(kMaxDocumentSize);
@@ -75,9 +113,11 @@ Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body) {
 }
 
 std::string EncodeRevision(const Revision& rev) {
-  ByteWriter w(24 + rev.json.size());
+  ByteWriter w(36 + rev.json.size());
   w.U64(rev.version);
   w.U64(rev.height);
+  w.U32(rev.index_in_block);
+  w.I64(rev.time_us);
   w.U8(rev.deleted ? 1 : 0);
   w.Bytes(rev.json);
   return w.Take();
@@ -88,6 +128,8 @@ Result<Revision> DecodeRevision(std::string_view bytes) {
   Revision rev;
   rev.version = r.U64();
   rev.height = r.U64();
+  rev.index_in_block = r.U32();
+  rev.time_us = r.I64();
   const std::uint8_t deleted = r.U8();
   if (r.ok() && deleted > 1) r.Fail("deleted flag must be 0 or 1");
   rev.deleted = deleted == 1;

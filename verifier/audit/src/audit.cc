@@ -556,7 +556,7 @@ void Auditor::ReplayBlock(std::uint64_t h) {
 
 void Auditor::ApplyState(std::uint64_t h, const journal::BlockHeader& header, std::span<const journal::Transaction> txs) {
   applying_ = h;
-  api::BlockProjection projection = api::ProjectBlock(*views_, *views_->Current(), txs);
+  api::BlockProjection projection = api::ProjectBlock(*views_, *views_->Current(), txs, header.timestamp_us);
   for (size_t i = 0; i < projection.verdicts.size(); ++i) {
     if (!projection.verdicts[i].ok()) {
       Find("block", h, "projection", "", "",

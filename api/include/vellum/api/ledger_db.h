@@ -35,6 +35,7 @@
 #include "vellum/indexes/view_store.h"
 #include "vellum/indexes/views.h"
 #include "vellum/engines/document/doc_ops.h"
+#include "vellum/engines/document/filter.h"
 #include "vellum/engines/kv/kv_ops.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/journal/ledger.h"
@@ -69,12 +70,15 @@ struct TransactionEffects {
   std::vector<engines::kv::ZsetOp> zset_ops;
   // Document operations read the current revision, likewise.
   std::vector<engines::document::DocOp> doc_ops;
+  // Maps the transaction creates even if it writes no entry (a new index).
+  std::vector<std::pair<indexes::MapId, indexes::MapSpec>> creates;
 };
 // InvalidArgument naming the operation index for an unknown kind or a
 // malformed body.
 Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx);
 
-// Projects transactions in order onto `state` (read through `views`): the
+// Projects transactions in order onto `state` (read through `views`), as the
+// block committed at `block_time_us` (its header's timestamp): the
 // accepted ones' changes, merged per map, and a verdict per transaction
 // (non-OK: refused, no effect — INVALID_ARGUMENT, FAILED_PRECONDITION for a
 // conflicting map spec, ABORTED for a failed comparison). Preconditions see
@@ -85,7 +89,7 @@ struct BlockProjection {
   std::vector<Status> verdicts;
 };
 BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateView& state,
-                             std::span<const journal::Transaction> txs);
+                             std::span<const journal::Transaction> txs, std::int64_t block_time_us);
 
 // Replays blocks [from, to) of `journal` into `views` (whose current state
 // must be block from-1), checking each state root against its header.
@@ -183,6 +187,16 @@ class LedgerDb final : private journal::StateHook {
   Result<KvAnswer> ProveDocScan(const StateAt& at, const std::string& collection, std::uint64_t tree_size = 0);
   Result<KvAnswer> ProveDocHistory(const StateAt& at, const std::string& collection, const std::string& id,
                                    std::uint64_t tree_size = 0);
+  // Index-backed finds: the declared index of `collection` in `at` whose
+  // ranges for `filter` (engines::document::IndexRanges) hold the fewest
+  // entries, or nullopt when none beats a full scan; and the proofs of those
+  // ranges, one answer per range (checked with VerifyIndexedFind).
+  // FailedPrecondition if `path` is not an index of the collection in `at`.
+  Result<std::optional<std::string>> ChooseDocIndex(const StateAt& at, const std::string& collection,
+                                                    const engines::document::Filter& filter);
+  Result<std::vector<KvAnswer>> ProveDocIndexed(const StateAt& at, const std::string& collection,
+                                                const std::string& path, std::span<const merkle::MapRangeQuery> ranges,
+                                                std::uint64_t tree_size = 0);
 
   Result<KvAnswer> ProveZsetScoreRange(const StateAt& at, const std::string& ns, const std::string& set,
                                        std::int64_t min, std::int64_t max, std::uint64_t limit,
@@ -193,8 +207,8 @@ class LedgerDb final : private journal::StateHook {
   static Result<std::unique_ptr<LedgerDb>> OpenWith(const std::string& dir, const LedgerDbOptions& options,
                                                     std::optional<std::string> create_name);
 
-  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const journal::Transaction> txs,
-                                  std::span<Status> verdicts) override;
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
+                                  std::span<const journal::Transaction> txs, std::span<Status> verdicts) override;
   void CommitBlock(std::uint64_t height) override;
   void AbortBlock(std::uint64_t height) override;
 

@@ -41,13 +41,13 @@ class StateHook {
  public:
   virtual ~StateHook() = default;
   // Applies the block's transactions to in-memory state and returns the state
-  // root to commit in its header. A transaction the state refuses (a bad
+  // root to commit in its header, whose timestamp will be `timestamp_us`. A transaction the state refuses (a bad
   // operation, a conflict) gets a non-OK status in `verdicts` (same index;
   // all OK on entry) and must leave no effect: the ledger leaves it out of
   // the block and fails it with that status. Returning an error fails every
   // transaction of the block; the block is not written.
-  virtual Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::span<const Transaction> txs,
-                                          std::span<Status> verdicts) = 0;
+  virtual Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
+                                          std::span<const Transaction> txs, std::span<Status> verdicts) = 0;
   // The block ApplyBlock last prepared is durable in the journal.
   virtual void CommitBlock(std::uint64_t height) = 0;
   // The block ApplyBlock last prepared was not made durable: roll it back.
