@@ -214,10 +214,14 @@ Result<std::map<std::string, std::string>> LiveDocuments(const indexes::Views& v
 }
 
 // The index writes that take document `id` from revision `before` (nullopt or
-// deleted: no entries) to `after` (its encoded record, nullopt: none).
-Status IndexWrites(const std::string& collection, const std::vector<std::string>& paths, const std::string& id,
-                   const std::optional<nlohmann::json>& before, const std::optional<nlohmann::json>& after,
-                   const std::string& after_record, TransactionEffects& effects) {
+// deleted: no entries) to `after` (its encoded record, nullopt: none), and
+// the index's multikey count when the document starts or stops giving
+// several values.
+Status IndexWrites(const indexes::Views& views, const indexes::StateView& state, const PendingWrites& pending,
+                   PendingWrites& local, const std::string& collection, const std::vector<std::string>& paths,
+                   const std::string& id, const std::optional<nlohmann::json>& before,
+                   const std::optional<nlohmann::json>& after, const std::string& after_record,
+                   TransactionEffects& effects) {
   namespace doc = engines::document;
   const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
   for (const auto& path : paths) {
@@ -238,6 +242,24 @@ Status IndexWrites(const std::string& collection, const std::vector<std::string>
     }
     for (const auto& v : new_values) {
       effects.writes.push_back({map, plain, indexes::MapMutation::Put(doc::IndexKey(v, id), after_record)});
+    }
+    const int delta = (new_values.size() > 1 ? 1 : 0) - (old_values.size() > 1 ? 1 : 0);
+    if (delta == 0) continue;
+    VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> raw,
+                            CurrentValue(views, state, pending, map, doc::kMultikeyKey, &local));
+    std::uint64_t multikey = 0;
+    if (raw.has_value()) {
+      VELLUM_ASSIGN_OR_RETURN(multikey, doc::DecodeMultikeyCount(*raw));
+    }
+    if (delta < 0 && multikey == 0) return DataLoss("index " + Describe(map) + ": multikey count below zero");
+    multikey = delta > 0 ? multikey + 1 : multikey - 1;
+    if (multikey == 0) {
+      effects.writes.push_back({map, plain, indexes::MapMutation::Delete(doc::kMultikeyKey)});
+      local[map][doc::kMultikeyKey].reset();
+    } else {
+      const std::string encoded = doc::EncodeMultikeyCount(multikey);
+      effects.writes.push_back({map, plain, indexes::MapMutation::Put(doc::kMultikeyKey, encoded)});
+      local[map][doc::kMultikeyKey] = encoded;
     }
   }
   return Status::Ok();
@@ -262,10 +284,12 @@ Status CreateIndex(const indexes::Views& views, const indexes::StateView& state,
     return AlreadyExists("map " + Describe(index) + " already exists");
   }
   VELLUM_ASSIGN_OR_RETURN(auto live, LiveDocuments(views, state, pending, local, {"doc", op.collection, ""}));
+  local[index];  // the map exists for this transaction's later operations
   for (const auto& [id, record] : live) {
     VELLUM_ASSIGN_OR_RETURN(doc::Revision rev, doc::DecodeRevision(record));
     VELLUM_ASSIGN_OR_RETURN(nlohmann::json body, doc::ParseJson(rev.json));
-    VELLUM_RETURN_IF_ERROR(IndexWrites(op.collection, {op.path}, id, std::nullopt, body, record, effects));
+    VELLUM_RETURN_IF_ERROR(
+        IndexWrites(views, state, pending, local, op.collection, {op.path}, id, std::nullopt, body, record, effects));
   }
   meta.indexes.insert(std::upper_bound(meta.indexes.begin(), meta.indexes.end(), op.path), op.path);
   nlohmann::json list = meta.indexes;
@@ -273,7 +297,6 @@ Status CreateIndex(const indexes::Views& views, const indexes::StateView& state,
   effects.writes.push_back({MetaMap(op.collection), plain, indexes::MapMutation::Put(kMetaIndexes, encoded)});
   effects.creates.push_back({index, plain});
   local[MetaMap(op.collection)][kMetaIndexes] = encoded;
-  local[index];  // the map exists for this transaction's later operations
   return Status::Ok();
 }
 
@@ -344,7 +367,8 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
       if (live) {
         VELLUM_ASSIGN_OR_RETURN(before, doc::ParseJson(cur->json));
       }
-      VELLUM_RETURN_IF_ERROR(IndexWrites(op.collection, meta.indexes, op.id, before, after, encoded, effects));
+      VELLUM_RETURN_IF_ERROR(
+          IndexWrites(views, state, pending, local, op.collection, meta.indexes, op.id, before, after, encoded, effects));
     }
     effects.writes.push_back({current, plain, indexes::MapMutation::Put(op.id, encoded)});
     effects.writes.push_back({revisions, plain, indexes::MapMutation::Put(doc::RevisionKey(op.id, next.version), encoded)});
@@ -738,10 +762,10 @@ Result<LedgerDb::KvAnswer> LedgerDb::ProveDocHistory(const StateAt& at, const st
                   });
 }
 
-Result<std::optional<std::string>> LedgerDb::ChooseDocIndex(const StateAt& at, const std::string& collection,
-                                                            const engines::document::Filter& filter) {
+Result<std::optional<LedgerDb::DocPlan>> LedgerDb::ChooseDocIndex(const StateAt& at, const std::string& collection,
+                                                                  const engines::document::Filter& filter) {
   namespace doc = engines::document;
-  std::optional<std::string> best;
+  std::optional<DocPlan> best;
   const auto* current = at.state->Find({"doc", collection, ""});
   if (current == nullptr) return best;  // nothing to read either way
   std::uint64_t best_cost = current->version.count();
@@ -750,10 +774,12 @@ Result<std::optional<std::string>> LedgerDb::ChooseDocIndex(const StateAt& at, c
        it != maps.end() && it->first.model == "doc" && it->first.name == collection &&
        it->first.part.starts_with(doc::kIndexPartPrefix);
        ++it) {
-    const std::string path = it->first.part.substr(doc::kIndexPartPrefix.size());
-    auto ranges = doc::IndexRanges(filter, path);
-    if (!ranges.has_value()) continue;
+    DocPlan plan{it->first.part.substr(doc::kIndexPartPrefix.size()), false};
     VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(it->second.spec));
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult multikey, reader.Get(it->second.version, doc::kMultikeyKey));
+    plan.single_valued = !multikey.entry.has_value();
+    auto ranges = doc::IndexRanges(filter, plan.path, plan.single_valued);
+    if (!ranges.has_value()) continue;
     std::uint64_t cost = 0;
     for (const auto& r : *ranges) {
       VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeSummary summary, reader.Summary(it->second.version, r.lo, r.hi));
@@ -761,22 +787,37 @@ Result<std::optional<std::string>> LedgerDb::ChooseDocIndex(const StateAt& at, c
     }
     if (cost < best_cost) {
       best_cost = cost;
-      best = path;
+      best = std::move(plan);
     }
   }
   return best;
 }
 
 Result<std::vector<LedgerDb::KvAnswer>> LedgerDb::ProveDocIndexed(const StateAt& at, const std::string& collection,
-                                                                 const std::string& path,
+                                                                 const DocPlan& plan,
                                                                  std::span<const merkle::MapRangeQuery> ranges,
                                                                  std::uint64_t tree_size) {
-  const indexes::MapId id{"doc", collection, engines::document::IndexPart(path)};
-  if (at.state->Find(id) == nullptr) {
-    return FailedPrecondition("collection '" + collection + "' has no index on '" + path + "' at block " +
+  namespace doc = engines::document;
+  const indexes::MapId id{"doc", collection, doc::IndexPart(plan.path)};
+  const auto* map = at.state->Find(id);
+  if (map == nullptr) {
+    return FailedPrecondition("collection '" + collection + "' has no index on '" + plan.path + "' at block " +
                               std::to_string(at.state->height().value_or(0)));
   }
   std::vector<KvAnswer> answers;
+  if (plan.single_valued) {
+    VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(map->spec));
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult multikey, reader.Get(map->version, doc::kMultikeyKey));
+    if (multikey.entry.has_value()) {
+      return FailedPrecondition("the index on '" + plan.path + "' holds documents with several values at block " +
+                                std::to_string(at.state->height().value_or(0)) + "; its bounds cannot be intersected");
+    }
+    VELLUM_ASSIGN_OR_RETURN(KvAnswer answer, AnswerOn(*this, at, id, tree_size,
+                                                      [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {
+                                                        return m.ProveGet(v, doc::kMultikeyKey);
+                                                      }));
+    answers.push_back(std::move(answer));
+  }
   for (const auto& range : ranges) {
     VELLUM_ASSIGN_OR_RETURN(KvAnswer answer, AnswerOn(*this, at, id, tree_size,
                                                       [&](const indexes::AuthenticatedMap& m, const indexes::MapVersion& v) {

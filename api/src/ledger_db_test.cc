@@ -826,6 +826,7 @@ TEST_CASE("Path indexes: finds through an index equal a full scan and the naive 
 
   std::mt19937_64 rng(44);
   std::map<std::string, nlohmann::json> live;
+  size_t single_valued_plans = 0;
   auto run_queries = [&](int rounds) {
     const merkle::Checkpoint cp = SignedCheckpoint(**db);
     for (int q = 0; q < rounds; ++q) {
@@ -866,6 +867,15 @@ TEST_CASE("Path indexes: finds through an index equal a full scan and the naive 
         auto again = verifier::EvaluateBundle(*indexed, cp.size, cp.root);
         REQUIRE(again.ok());
         CHECK(*again == indexed->result);
+        // Intersected bounds: allowed only while no document gives two values.
+        forced["index_single_valued"] = true;
+        auto single = AnswerQuery(**db, forced);
+        if (single.ok()) {
+          ++single_valued_plans;
+          CHECK(single->result == scan->result);
+        } else {
+          CHECK(single.status().code() == StatusCode::kFailedPrecondition);
+        }
       }
     }
   };
@@ -886,6 +896,32 @@ TEST_CASE("Path indexes: finds through an index equal a full scan and the naive 
     if (op.type == doc::DocOp::Type::kDelete) live.erase(id); else live[id] = body;
   }
   run_queries(120);
+  CHECK(single_valued_plans > 20);  // "total" never gives two values
+
+  // A single-valued plan without its multikey proof, or with the proof of
+  // another key, fails; so does one on an index that is multikey.
+  {
+    nlohmann::json two_sided = FindQuery({{"total", {{"$gte", 2}, {"$lt", 6}}}});
+    auto chosen = AnswerQuery(**db, two_sided);
+    REQUIRE(chosen.ok());
+    CHECK(chosen->query.value("index", "") == "total");
+    CHECK(chosen->query.value("index_single_valued", false));
+    const merkle::Checkpoint now = SignedCheckpoint(**db);
+    REQUIRE(verifier::EvaluateBundle(*chosen, now.size, now.root).ok());
+    verifier::Bundle b = *chosen;
+    b.views.erase(b.views.begin());
+    CHECK_FALSE(verifier::EvaluateBundle(b, now.size, now.root).ok());
+    b = *chosen;
+    b.views.front().map = b.views.back().map;
+    CHECK_FALSE(verifier::EvaluateBundle(b, now.size, now.root).ok());
+    b = *chosen;
+    b.query.erase("index_single_valued");  // the same proofs read as a one-sided plan
+    CHECK_FALSE(verifier::EvaluateBundle(b, now.size, now.root).ok());
+    nlohmann::json tags = FindQuery({{"tags", {{"$gte", 2}, {"$lt", 6}}}});
+    tags["index"] = "tags";
+    tags["index_single_valued"] = true;
+    CHECK(AnswerQuery(**db, tags).status().code() == StatusCode::kFailedPrecondition);
+  }
 
   // Altered index proofs fail.
   nlohmann::json filter = {{"total", {{"$in", nlohmann::json::array({0, 1, 2, 3, 4, 5, 6, 7, 8, 9})}}}};

@@ -104,24 +104,26 @@ Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const json& query, const Quer
     const std::string collection = Str(query, "collection");
     VELLUM_ASSIGN_OR_RETURN(doc::Filter filter, doc::Filter::Parse(query.at("filter")));
     // The plan: the index the query names, else the cheapest declared one,
-    // else a full scan. The bundle's query records the choice ("index").
-    std::string index = Str(query, "index");
+    // else a full scan. The bundle's query records the choice ("index",
+    // "index_single_valued").
+    LedgerDb::DocPlan plan{Str(query, "index"), query.value("index_single_valued", false)};
     if (!query.contains("index")) {
-      VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> chosen, db.ChooseDocIndex(at, collection, filter));
+      VELLUM_ASSIGN_OR_RETURN(std::optional<LedgerDb::DocPlan> chosen, db.ChooseDocIndex(at, collection, filter));
       if (chosen.has_value()) {
-        index = *chosen;
-        bundle.query["index"] = index;
+        plan = std::move(*chosen);
+        bundle.query["index"] = plan.path;
+        if (plan.single_valued) bundle.query["index_single_valued"] = true;
       }
     }
-    if (index.empty()) {
+    if (plan.path.empty()) {
       VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocScan(at, collection, cp.size));
       AddView(bundle, std::move(answer));
     } else {
-      auto ranges = doc::IndexRanges(filter, index);
+      auto ranges = doc::IndexRanges(filter, plan.path, plan.single_valued);
       if (!ranges.has_value()) {
-        return InvalidArgument("the filter has no condition the index on '" + index + "' can serve");
+        return InvalidArgument("the filter has no condition the index on '" + plan.path + "' can serve");
       }
-      VELLUM_ASSIGN_OR_RETURN(auto answers, db.ProveDocIndexed(at, collection, index, *ranges, cp.size));
+      VELLUM_ASSIGN_OR_RETURN(auto answers, db.ProveDocIndexed(at, collection, plan, *ranges, cp.size));
       for (auto& answer : answers) AddView(bundle, std::move(answer));
     }
   } else {  // doc.history (BundleCatalogKeys refused anything else)

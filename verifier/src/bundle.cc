@@ -102,6 +102,7 @@ struct FindQuery {
   json filter;
   doc::FindOptions options;
   std::string index;  // the path index read; empty: a full scan
+  bool single_valued = false;
 };
 
 Result<std::string> QueryKind(const json& query) {
@@ -148,12 +149,16 @@ Result<ZsetQuery> ParseZset(const json& q, std::string_view kind) {
 
 Result<FindQuery> ParseFind(const json& q) {
   VELLUM_RETURN_IF_ERROR(CheckFields(q, "doc.find query", {"kind", "collection", "filter", "descending", "skip", "projection"},
-                                     {"sort_path", "limit", "index"}));
+                                     {"sort_path", "limit", "index", "index_single_valued"}));
   FindQuery out;
   VELLUM_ASSIGN_OR_RETURN(out.collection, GetString(q, "collection"));
   if (q.contains("index")) {
     VELLUM_ASSIGN_OR_RETURN(out.index, GetString(q, "index"));
     if (!out.index.empty()) VELLUM_RETURN_IF_ERROR(doc::CheckIndexPath(out.index).WithContext("field 'index'"));
+  }
+  if (q.contains("index_single_valued")) {
+    VELLUM_ASSIGN_OR_RETURN(out.single_valued, GetBool(q, "index_single_valued"));
+    if (out.single_valued && out.index.empty()) return InvalidArgument("field 'index_single_valued' needs an 'index'");
   }
   out.filter = q.at("filter");
   if (q.contains("sort_path")) {
@@ -183,7 +188,7 @@ json MembersJson(const std::vector<kv::ZsetMember>& members) {
 // The key ranges an index-backed find reads (nullopt: a full scan).
 Result<std::optional<std::vector<merkle::MapRangeQuery>>> FindRanges(const FindQuery& f, const doc::Filter& filter) {
   if (f.index.empty()) return std::optional<std::vector<merkle::MapRangeQuery>>();
-  auto ranges = doc::IndexRanges(filter, f.index);
+  auto ranges = doc::IndexRanges(filter, f.index, f.single_valued);
   if (!ranges.has_value()) {
     return InvalidArgument("query: the filter has no condition the index on '" + f.index + "' can serve");
   }
@@ -227,9 +232,10 @@ Result<std::vector<std::string>> BundleCatalogKeys(const json& query) {
     VELLUM_ASSIGN_OR_RETURN(FindQuery f, ParseFind(query));
     VELLUM_ASSIGN_OR_RETURN(doc::Filter filter, doc::Filter::Parse(f.filter));
     VELLUM_ASSIGN_OR_RETURN(auto ranges, FindRanges(f, filter));
-    // One view per index range (all of the same map), or the collection.
+    // One view per index range (all of the same map; a single-valued plan
+    // first proves the multikey count absent), or the collection.
     VELLUM_ASSIGN_OR_RETURN(std::string key, Key("doc", f.collection, f.index.empty() ? "" : doc::IndexPart(f.index)));
-    keys.assign(ranges.has_value() ? ranges->size() : 1, key);
+    keys.assign(ranges.has_value() ? ranges->size() + (f.single_valued ? 1 : 0) : 1, key);
   } else if (kind == "doc.history") {
     VELLUM_ASSIGN_OR_RETURN(std::string collection, GetString(query, "collection"));
     VELLUM_ASSIGN_OR_RETURN(std::string key, Key("doc", collection, "revisions"));
@@ -305,7 +311,12 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
     } else {
       std::vector<const merkle::MapProof*> proofs;
       for (const auto& v : bundle.views) proofs.push_back(&v.map);
-      VELLUM_ASSIGN_OR_RETURN(found, doc::VerifyIndexedFind(filter, f.index, entries[0], proofs));
+      const merkle::MapProof* multikey = nullptr;
+      if (f.single_valued) {
+        multikey = proofs.front();
+        proofs.erase(proofs.begin());
+      }
+      VELLUM_ASSIGN_OR_RETURN(found, doc::VerifyIndexedFind(filter, f.index, f.single_valued, entries[0], multikey, proofs));
     }
     found = doc::ApplyFindOptions(std::move(found), f.options);
     json list = json::array();
@@ -451,7 +462,9 @@ Result<Bundle> ParseBundle(std::string_view text) {
   b.block.inclusion.leaf_index = b.height;
   b.block.inclusion.tree_size = b.tree_size;
   const json& views = doc.at("views");
-  if (!views.is_array() || views.size() > 8) return InvalidArgument("field 'views' must be an array of at most 8 views");
+  if (!views.is_array() || views.size() > kMaxBundleViews) {
+    return InvalidArgument("field 'views' must be an array of at most " + std::to_string(kMaxBundleViews) + " views");
+  }
   for (const auto& v : views) {
     VELLUM_RETURN_IF_ERROR(CheckFields(v, "view", {"catalog_key", "catalog_proof", "map_proof"}));
     BundleView view;

@@ -119,6 +119,19 @@ Result<std::vector<std::string>> IndexValues(const json& doc, std::string_view p
   return out;
 }
 
+std::string EncodeMultikeyCount(std::uint64_t n) {
+  std::string out;
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>((n >> shift) & 0xff));
+  return out;
+}
+
+Result<std::uint64_t> DecodeMultikeyCount(std::string_view value) {
+  if (value.size() != 8) return InvalidArgument("malformed multikey count");
+  std::uint64_t n = 0;
+  for (char c : value) n = (n << 8) | static_cast<unsigned char>(c);
+  return n;
+}
+
 std::string IndexKey(std::string_view value, std::string_view id) {
   std::string key;
   (void)AppendTuple(&key, Tuple{TupleElement::Bytes(std::string(value)), TupleElement::Bytes(std::string(id))});
@@ -134,36 +147,81 @@ Result<std::pair<std::string, std::string>> DecodeIndexKey(std::string_view key)
   return std::pair{std::get<TupleBytes>((*t)[0].value).data, std::get<TupleBytes>((*t)[1].value).data};
 }
 
-std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filter, std::string_view path) {
+namespace {
+
+using Ranges = std::vector<merkle::MapRangeQuery>;
+
+// The ranges one condition on the path gives, or nullopt if it cannot narrow.
+std::optional<Ranges> ConjunctRanges(const Filter::Conjunct& c) {
   using Op = Filter::Conjunct::Op;
-  const std::vector<Filter::Conjunct> conjuncts = filter.Conjuncts();
-  for (const auto& c : conjuncts) {
-    if (c.path == path && c.op == Op::kEq && Indexable(c.operand)) {
-      return std::vector<merkle::MapRangeQuery>{PointRange(*IndexValue(c.operand))};
-    }
+  if (c.op == Op::kEq) {
+    if (!Indexable(c.operand)) return std::nullopt;
+    return Ranges{PointRange(*IndexValue(c.operand))};
   }
-  for (const auto& c : conjuncts) {
-    if (c.path != path || c.op != Op::kIn || c.operand.size() > kMaxIndexedInValues) continue;
-    if (!std::all_of(c.operand.begin(), c.operand.end(), Indexable)) continue;
+  if (c.op == Op::kIn) {
+    if (c.operand.size() > kMaxIndexedInValues || !std::all_of(c.operand.begin(), c.operand.end(), Indexable)) {
+      return std::nullopt;
+    }
     std::vector<std::string> values;
     for (const auto& v : c.operand) values.push_back(*IndexValue(v));
     std::sort(values.begin(), values.end());
     values.erase(std::unique(values.begin(), values.end()), values.end());
-    std::vector<merkle::MapRangeQuery> ranges;
+    Ranges ranges;
     for (const auto& v : values) ranges.push_back(PointRange(v));
     return ranges;
   }
-  for (const auto& c : conjuncts) {
-    if (c.path != path || c.op == Op::kEq || c.op == Op::kIn) continue;
-    if (auto r = OrderedRange(c.op, c.operand)) return std::vector<merkle::MapRangeQuery>{std::move(*r)};
+  if (auto r = OrderedRange(c.op, c.operand)) return Ranges{std::move(*r)};
+  return std::nullopt;
+}
+
+// Intersection of two sorted lists of disjoint ranges (every hi is set).
+Ranges Intersect(const Ranges& a, const Ranges& b) {
+  Ranges out;
+  for (const auto& x : a) {
+    for (const auto& y : b) {
+      merkle::MapRangeQuery r;
+      r.lo = std::max(x.lo, y.lo);
+      r.hi = std::min(*x.hi, *y.hi);
+      if (r.lo < *r.hi) out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filter, std::string_view path,
+                                                              bool single_valued) {
+  using Op = Filter::Conjunct::Op;
+  const std::vector<Filter::Conjunct> conjuncts = filter.Conjuncts();
+  if (single_valued) {
+    std::optional<Ranges> all;
+    for (const auto& c : conjuncts) {
+      if (c.path != path) continue;
+      auto ranges = ConjunctRanges(c);
+      if (!ranges.has_value()) continue;
+      all = all.has_value() ? Intersect(*all, *ranges) : std::move(*ranges);
+    }
+    return all;
+  }
+  // Priority: an $eq, then an $in, then an ordered comparison.
+  for (const Op want : {Op::kEq, Op::kIn, Op::kGt}) {
+    for (const auto& c : conjuncts) {
+      if (c.path != path) continue;
+      const bool ordered = c.op == Op::kGt || c.op == Op::kGte || c.op == Op::kLt || c.op == Op::kLte;
+      if (want == Op::kGt ? !ordered : c.op != want) continue;
+      // An empty list ($in []) is left to a scan: every plan reads a view.
+      if (auto ranges = ConjunctRanges(c); ranges.has_value() && !ranges->empty()) return ranges;
+    }
   }
   return std::nullopt;
 }
 
-Result<std::vector<FoundDocument>> VerifyIndexedFind(const Filter& filter, std::string_view path,
+Result<std::vector<FoundDocument>> VerifyIndexedFind(const Filter& filter, std::string_view path, bool single_valued,
                                                      const std::optional<merkle::CatalogEntry>& index,
+                                                     const merkle::MapProof* multikey,
                                                      std::span<const merkle::MapProof* const> proofs) {
-  auto ranges = IndexRanges(filter, path);
+  auto ranges = IndexRanges(filter, path, single_valued);
   if (!ranges.has_value()) {
     return InvalidArgument("the filter has no condition the index on '" + std::string(path) + "' can serve");
   }
@@ -173,6 +231,13 @@ Result<std::vector<FoundDocument>> VerifyIndexedFind(const Filter& filter, std::
   }
   if (!index.has_value()) {
     return VerificationFailed({"doc.find.index", "the index on '" + std::string(path) + "'", "no such index", 0, 0});
+  }
+  if (single_valued) {
+    if (multikey == nullptr) return InvalidArgument("a single-valued index find needs the multikey proof");
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult got, merkle::VerifyMapGet(index->map_root, kMultikeyKey, *multikey));
+    if (got.entry.has_value()) {
+      return VerificationFailed({"doc.find.single_valued", "no document with several values", "a multikey count", 0, 0});
+    }
   }
   std::map<std::string, std::pair<std::string, FoundDocument>> docs;  // id -> (revision record, document)
   std::uint64_t seen = 0;
@@ -195,6 +260,7 @@ Result<std::vector<FoundDocument>> VerifyIndexedFind(const Filter& filter, std::
       if (!values.ok() || !std::binary_search(values->begin(), values->end(), key->first)) {
         return fail("a document without that value");
       }
+      if (single_valued && values->size() != 1) return fail("a document with several values in a single-valued index");
       auto [it, fresh] = docs.try_emplace(key->second);
       if (!fresh) {
         if (it->second.first != e.value) return fail("two revisions of one document");

@@ -74,6 +74,45 @@ TEST_CASE("Every document a filter matches lies in the index ranges of its path 
   CHECK(matched > 1000);
 }
 
+TEST_CASE("Single-valued: intersected ranges still hold every matching document (randomized)", "[document][index]") {
+  std::mt19937_64 rng(17);
+  static const char* const kOps[] = {"$eq", "$gt", "$gte", "$lt", "$lte", "$in"};
+  size_t matched = 0, narrower = 0;
+  for (int round = 0; round < 20000; ++round) {
+    json value = Scalar(rng);
+    if (rng() % 5 == 0) value = json::array({value});  // one element: still one value
+    const json doc = {{"a", value}};
+    json conditions = json::object();
+    for (size_t n = 1 + rng() % 3; n > 0; --n) {
+      const std::string op = kOps[rng() % 6];
+      conditions[op] = op == "$in" ? json::array({Scalar(rng), Scalar(rng), Scalar(rng)}) : Scalar(rng);
+    }
+    auto filter = Filter::Parse({{"a", conditions}});
+    REQUIRE(filter.ok());
+    auto ranges = IndexRanges(*filter, "a", /*single_valued=*/true);
+    if (!ranges.has_value()) continue;
+    auto single = IndexRanges(*filter, "a");
+    if (single.has_value() && ranges->size() <= single->size()) ++narrower;
+    if (!filter->Matches(doc)) continue;
+    ++matched;
+    INFO("doc " << doc.dump() << " filter " << conditions.dump());
+    CHECK(Covered(doc, "a", *ranges));
+  }
+  CHECK(matched > 500);
+  CHECK(narrower > 1000);
+  // Two bounds give one closed range; contradictory types give none.
+  auto both = Filter::Parse(json::parse(R"({"a":{"$gte":10,"$lt":20}})"));
+  auto r = IndexRanges(*both, "a", true);
+  REQUIRE(r.has_value());
+  REQUIRE(r->size() == 1);
+  CHECK(IndexKey(*IndexValue(json(15)), "x") > r->front().lo);
+  CHECK(IndexKey(*IndexValue(json(25)), "x") > *r->front().hi);
+  auto clash = Filter::Parse(json::parse(R"({"a":{"$gt":1,"$lt":"b"}})"));
+  CHECK(IndexRanges(*clash, "a", true)->empty());
+  auto empty_in = Filter::Parse(json::parse(R"({"a":{"$in":[]}})"));
+  CHECK_FALSE(IndexRanges(*empty_in, "a").has_value());
+}
+
 TEST_CASE("Index values order like the filter's comparisons", "[document][index]") {
   std::mt19937_64 rng(5);
   for (int i = 0; i < 20000; ++i) {

@@ -187,15 +187,24 @@ class LedgerDb final : private journal::StateHook {
   Result<KvAnswer> ProveDocScan(const StateAt& at, const std::string& collection, std::uint64_t tree_size = 0);
   Result<KvAnswer> ProveDocHistory(const StateAt& at, const std::string& collection, const std::string& id,
                                    std::uint64_t tree_size = 0);
-  // Index-backed finds: the declared index of `collection` in `at` whose
-  // ranges for `filter` (engines::document::IndexRanges) hold the fewest
-  // entries, or nullopt when none beats a full scan; and the proofs of those
-  // ranges, one answer per range (checked with VerifyIndexedFind).
-  // FailedPrecondition if `path` is not an index of the collection in `at`.
-  Result<std::optional<std::string>> ChooseDocIndex(const StateAt& at, const std::string& collection,
-                                                    const engines::document::Filter& filter);
-  Result<std::vector<KvAnswer>> ProveDocIndexed(const StateAt& at, const std::string& collection,
-                                                const std::string& path, std::span<const merkle::MapRangeQuery> ranges,
+  // Index-backed finds. A plan reads the index on `path`, intersecting the
+  // bounds of every condition on it when `single_valued` (no document gives
+  // the index two values: engines::document::kMultikeyKey is absent).
+  struct DocPlan {
+    std::string path;
+    bool single_valued = false;
+  };
+  // The declared index of `collection` in `at` whose ranges for `filter`
+  // (engines::document::IndexRanges) hold the fewest entries, single-valued
+  // where it is, or nullopt when none beats a full scan.
+  Result<std::optional<DocPlan>> ChooseDocIndex(const StateAt& at, const std::string& collection,
+                                                const engines::document::Filter& filter);
+  // The proofs of `plan`: for a single-valued plan first the absence of the
+  // multikey count, then one answer per range (checked with
+  // VerifyIndexedFind). FailedPrecondition if `path` is not an index of the
+  // collection in `at`, or is not single-valued when the plan says so.
+  Result<std::vector<KvAnswer>> ProveDocIndexed(const StateAt& at, const std::string& collection, const DocPlan& plan,
+                                                std::span<const merkle::MapRangeQuery> ranges,
                                                 std::uint64_t tree_size = 0);
 
   Result<KvAnswer> ProveZsetScoreRange(const StateAt& at, const std::string& ns, const std::string& set,

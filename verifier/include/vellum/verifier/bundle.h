@@ -47,6 +47,9 @@ namespace vellum::verifier {
 
 // The only bundle format version this library reads and writes.
 inline constexpr std::uint32_t kBundleVersion = 1;
+// Views one bundle may carry: an index-backed find reads one range per $in
+// value (at most engines::document::kMaxIndexedInValues) plus one more view.
+inline constexpr size_t kMaxBundleViews = 260;
 // Bundles larger than this are refused before parsing.
 inline constexpr size_t kMaxBundleSize = 256u << 20;
 

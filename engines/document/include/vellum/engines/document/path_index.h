@@ -30,6 +30,14 @@
 // ranges of C. A proof that the ranges hold exactly the revealed entries thus
 // shows that no matching document was left out.
 //
+// Single-valued indexes. The index map also holds, under kMultikeyKey (below
+// every tuple key), the number of live documents that give two or more
+// distinct values (u64 big-endian; absent when zero). While it is absent,
+// every document gives at most one value, so a matching document's one value
+// satisfies every condition on P at once and the ranges of all of them can be
+// intersected: {"total": {"$gte": 10, "$lt": 20}} reads [10, 20], not
+// [10, +inf). A plan that intersects carries a proof that the key is absent.
+//
 // Thread-safety: pure functions.
 #ifndef VELLUM_ENGINES_DOCUMENT_PATH_INDEX_H_
 #define VELLUM_ENGINES_DOCUMENT_PATH_INDEX_H_
@@ -74,6 +82,10 @@ std::optional<std::string> IndexValue(const nlohmann::json& scalar);
 // there are more than kMaxIndexValuesPerDocument.
 Result<std::vector<std::string>> IndexValues(const nlohmann::json& doc, std::string_view path);
 
+inline const std::string kMultikeyKey = std::string(1, '\0') + "multikey";
+std::string EncodeMultikeyCount(std::uint64_t n);
+Result<std::uint64_t> DecodeMultikeyCount(std::string_view value);
+
 std::string IndexKey(std::string_view value, std::string_view id);
 // (value, id) of an index key; InvalidArgument if it is not one.
 Result<std::pair<std::string, std::string>> DecodeIndexKey(std::string_view key);
@@ -83,16 +95,21 @@ Result<std::pair<std::string, std::string>> DecodeIndexKey(std::string_view key)
 // the scan. The choice is deterministic (first $eq with a scalar operand,
 // else first $in of at most kMaxIndexedInValues scalars, else first
 // $gt/$gte/$lt/$lte with a number or string operand), so a verifier derives
-// the same ranges from the query.
-std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filter, std::string_view path);
+// the same ranges from the query. With `single_valued`, the ranges of every
+// such condition on `path` are intersected instead (possibly to none).
+std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filter, std::string_view path,
+                                                              bool single_valued = false);
 
 // Live documents matching `filter`, in id order, from proofs of the ranges
-// IndexRanges(filter, path) (one proof per range, in order) of the index
-// map whose catalog entry is `index` (nullopt: not declared in this state,
-// which fails). Checks every revealed entry: a live revision whose document
-// gives the entry's value at `path`; one revision per id.
-Result<std::vector<FoundDocument>> VerifyIndexedFind(const Filter& filter, std::string_view path,
+// IndexRanges(filter, path, single_valued) (one proof per range, in order) of
+// the index map whose catalog entry is `index` (nullopt: not declared in this
+// state, which fails). With `single_valued`, `multikey` must prove
+// kMultikeyKey absent. Checks every revealed entry: a live revision whose
+// document gives the entry's value at `path` (and no other, if single-valued);
+// one revision per id.
+Result<std::vector<FoundDocument>> VerifyIndexedFind(const Filter& filter, std::string_view path, bool single_valued,
                                                      const std::optional<merkle::CatalogEntry>& index,
+                                                     const merkle::MapProof* multikey,
                                                      std::span<const merkle::MapProof* const> proofs);
 
 }  // namespace vellum::engines::document
