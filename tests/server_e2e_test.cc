@@ -772,6 +772,23 @@ TEST_CASE("the vellum CLI forms scripts rely on, ending in verified proofs", "[e
   INFO(consistent.err);
   REQUIRE(consistent.exit_code == 0);
 
+  // Several keys in one proven call; a path index the next find reads; a validator.
+  REQUIRE(ok(vellum({"--ledger", "shop", "kv", "get-many", "fruit", "apple", "cherry", "apricot", "--proof-out",
+                     dir.Sub("many.json")})) == "apple\tred\napricot\torange\n");
+  REQUIRE(verify(dir.Sub("many.json")).exit_code == 0);
+  ok(vellum({"--ledger", "shop", "doc", "index", "orders", "qty"}));
+  const json indexed = json::parse(ok(vellum({"--json", "--ledger", "shop", "doc", "find", "orders",
+                                               R"({"qty":{"$gt":5,"$lt":100}})", "--proof-out", dir.Sub("indexed.json")})));
+  REQUIRE(indexed["index"] == "qty");
+  REQUIRE(indexed["documents"].size() == 1);
+  REQUIRE(indexed["documents"][0]["time_us"].get<std::int64_t>() > 0);
+  REQUIRE(verify(dir.Sub("indexed.json")).exit_code == 0);
+  ok(vellum({"--ledger", "shop", "doc", "validator", "orders", R"({"required":["item"]})"}));
+  auto invalid = vellum({"--ledger", "shop", "doc", "insert", "orders", R"({"qty":1})"});
+  REQUIRE(invalid.exit_code == 3);
+  REQUIRE(invalid.err.find("INVALID_ARGUMENT") != std::string::npos);
+  REQUIRE(invalid.err.find("missing required property 'item'") != std::string::npos);
+
   // Usage errors exit 2; server errors print the code and exit 3.
   REQUIRE(vellum({"--ledger", "shop", "kv", "put", "fruit"}).exit_code == 2);
   REQUIRE(vellum({"kv", "get", "fruit", "apple"}).exit_code == 2);  // no ledger

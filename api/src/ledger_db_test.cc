@@ -11,6 +11,7 @@
 #include "vellum/engines/document/doc_query.h"
 #include "vellum/engines/document/path_index.h"
 #include "vellum/api/query.h"
+#include "vellum/base/bytes.h"
 #include "vellum/engines/kv/kv_ops.h"
 #include "vellum/merkle/catalog.h"
 #include "vellum/merkle/note.h"
@@ -1052,6 +1053,59 @@ TEST_CASE("Validators refuse bad documents and store nothing; revisions carry bl
   CHECK(rev.at("index_in_block") == receipt->index_in_block);
   CHECK(rev.at("time_us") == header->timestamp_us);
   CHECK(header->timestamp_us > 1700000000000000);  // a real clock, not zero
+}
+
+
+TEST_CASE("Batch gets: one bundle proves every key's presence or absence (randomized vs std::map)", "[api][kv][proof]") {
+  namespace kv = engines::kv;
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "kv", SmallOptions());
+  REQUIRE(db.ok());
+  std::mt19937_64 rng(3);
+  std::map<std::string, std::string> model;
+  for (int t = 0; t < 40; ++t) {
+    journal::Transaction tx;
+    for (int i = 0; i < 10; ++i) {
+      const std::string key = "k" + std::to_string(rng() % 120);
+      const std::string value = "v" + std::to_string(rng());
+      kv::KvOp op{kv::KvOp::Type::kPut, "ns", key, value, std::nullopt};
+      tx.operations.push_back({kv::KvOpKind(op), kv::EncodeKvOp(op)});
+      model[key] = value;
+    }
+    REQUIRE((*db)->Execute(tx).ok());
+  }
+  const merkle::Checkpoint cp = SignedCheckpoint(**db);
+  for (int q = 0; q < 30; ++q) {
+    nlohmann::json keys = nlohmann::json::array();
+    std::vector<std::string> wanted;
+    for (size_t n = 1 + rng() % 20; n > 0; --n) {
+      wanted.push_back("k" + std::to_string(rng() % 160));  // some absent
+      keys.push_back(Base64Encode(wanted.back()));
+    }
+    auto bundle = AnswerQuery(**db, {{"kind", "kv.get_many"}, {"namespace", "ns"}, {"keys", keys}});
+    REQUIRE(bundle.ok());
+    const auto& entries = bundle->result.at("entries");
+    REQUIRE(entries.size() == wanted.size());
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      auto it = model.find(wanted[i]);
+      CHECK(entries[i].at("found") == (it != model.end()));
+      if (it != model.end()) CHECK(entries[i].at("value") == Base64Encode(it->second));
+    }
+    auto again = verifier::EvaluateBundle(*bundle, cp.size, cp.root);
+    REQUIRE(again.ok());
+    CHECK(*again == bundle->result);
+    if (wanted.size() >= 2 && wanted[0] != wanted[1]) {
+      verifier::Bundle swapped = *bundle;
+      std::swap(swapped.views[0], swapped.views[1]);
+      CHECK_FALSE(verifier::EvaluateBundle(swapped, cp.size, cp.root).ok());
+    }
+    verifier::Bundle dropped = *bundle;
+    dropped.views.pop_back();
+    CHECK_FALSE(verifier::EvaluateBundle(dropped, cp.size, cp.root).ok());
+  }
+  CHECK(AnswerQuery(**db, {{"kind", "kv.get_many"}, {"namespace", "ns"}, {"keys", nlohmann::json::array()}})
+            .status()
+            .code() == StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -66,6 +66,13 @@ Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const json& query, const Quer
     VELLUM_ASSIGN_OR_RETURN(std::string key, Bytes(query, "key"));
     VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveKvGet(at, Str(query, "namespace"), key, cp.size));
     AddView(bundle, std::move(answer));
+  } else if (kind == "kv.get_many") {
+    const std::string ns = Str(query, "namespace");
+    for (const auto& k : query.at("keys")) {
+      VELLUM_ASSIGN_OR_RETURN(std::string key, Base64Decode(k.get<std::string>()));
+      VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveKvGet(at, ns, key, cp.size));
+      AddView(bundle, std::move(answer));
+    }
   } else if (kind == "kv.scan") {
     engines::kv::KvScan scan;
     VELLUM_ASSIGN_OR_RETURN(scan.lo, Bytes(query, "lo"));

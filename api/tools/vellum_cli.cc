@@ -7,7 +7,7 @@
 //
 //   ledger create NAME | ledger list | ledger describe [NAME]   (NAME defaults to --ledger)
 //   kv put NS KEY VALUE [--expect VALUE | --expect-absent]      (with either: a compare-and-set)
-//   kv get NS KEY | kv del NS KEY
+//   kv get NS KEY | kv del NS KEY | kv get-many NS KEY...
 //   kv scan NS [--prefix P | --from LO [--to HI]] [--limit N] [--reverse]   (keys in [LO, HI))
 //   zset add NS SET MEMBER SCORE | incr NS SET MEMBER DELTA | rem NS SET MEMBER
 //   zset rank NS SET MEMBER | top NS SET N | range NS SET MIN MAX [--limit N]
@@ -373,6 +373,7 @@ struct Args {
   std::string index_path;
   bool scan = false;
   std::vector<std::string> projection;
+  std::vector<std::string> keys;
 };
 
 class Cli {
@@ -414,6 +415,7 @@ class Cli {
   int LedgerDescribe();
   int KvPut();
   int KvGet();
+  int KvGetMany();
   int KvDel();
   int KvScan();
   int ZsetAdd();
@@ -531,6 +533,12 @@ void Cli::AddKvCommands() {
   CLI::App* get = Command(kv, "get", "read a key (exit 1 if absent)", &Cli::KvGet);
   ns_key(get);
   AddQueryFlags(get);
+
+  CLI::App* get_many = Command(kv, "get-many", "read several keys in one proven call (KEY<TAB>VALUE per present key)",
+                               &Cli::KvGetMany);
+  get_many->add_option("NS", a_.ns, "namespace")->required()->check(Utf8Text());
+  get_many->add_option("KEYS", a_.keys, "keys (1 to 256)")->required();
+  AddQueryFlags(get_many);
 
   CLI::App* del = Command(kv, "del", "delete a key", &Cli::KvDel);
   ns_key(del);
@@ -931,6 +939,48 @@ int Cli::KvGet() {
     PrintJson(out);
   } else {
     std::cout << response.value() << "\n";
+  }
+  return kExitOk;
+}
+
+int Cli::KvGetMany() {
+  v1::KvGetManyRequest request;
+  request.set_namespace_(a_.ns);
+  json keys = json::array();
+  for (const auto& k : a_.keys) {
+    request.add_keys(k);
+    keys.push_back(vellum::Base64Encode(k));
+  }
+  const json query{{"kind", "kv.get_many"}, {"namespace", a_.ns}, {"keys", keys}};
+  auto entries = [](const v1::KvGetManyResponse& r) {
+    json list = json::array();
+    for (const auto& e : r.entries()) {
+      json item{{"key", vellum::Base64Encode(e.key())}, {"found", e.found()}};
+      if (e.found()) item["value"] = vellum::Base64Encode(e.value());
+      list.push_back(std::move(item));
+    }
+    return json{{"entries", std::move(list)}};
+  };
+  v1::KvGetManyResponse response;
+  const int rc = Query(&v1::QueryService::Stub::KvGetMany, request, &response, query, entries);
+  if (rc != kExitOk) return rc;
+  if (g_.json) {
+    json out = json::object();
+    json list = json::array();
+    for (const auto& e : response.entries()) {
+      json item{{"found", e.found()}};
+      SetBytes(item, "key", e.key());
+      if (e.found()) SetBytes(item, "value", e.value());
+      list.push_back(std::move(item));
+    }
+    out["entries"] = std::move(list);
+    out["height"] = response.header().height();
+    out["tree_size"] = response.header().tree_size();
+    PrintJson(out);
+  } else {
+    for (const auto& e : response.entries()) {
+      if (e.found()) std::cout << e.key() << "\t" << e.value() << "\n";
+    }
   }
   return kExitOk;
 }

@@ -185,6 +185,23 @@ json MembersJson(const std::vector<kv::ZsetMember>& members) {
   return {{"members", std::move(list)}};
 }
 
+// The keys of a kv.get_many query, in order (1 to kMaxGetManyKeys).
+Result<std::vector<std::string>> ParseGetMany(const json& q) {
+  VELLUM_RETURN_IF_ERROR(CheckFields(q, "kv.get_many query", {"kind", "namespace", "keys"}));
+  const json& list = q.at("keys");
+  if (!list.is_array() || list.empty() || list.size() > kMaxGetManyKeys) {
+    return InvalidArgument("field 'keys' must be an array of 1 to " + std::to_string(kMaxGetManyKeys) + " keys");
+  }
+  std::vector<std::string> keys;
+  for (const auto& k : list) {
+    if (!k.is_string()) return InvalidArgument("field 'keys' must hold base64 strings");
+    auto decoded = Base64Decode(k.get<std::string>());
+    if (!decoded.ok()) return decoded.status().WithContext("field 'keys'");
+    keys.push_back(std::move(decoded).value());
+  }
+  return keys;
+}
+
 // The key ranges an index-backed find reads (nullopt: a full scan).
 Result<std::optional<std::vector<merkle::MapRangeQuery>>> FindRanges(const FindQuery& f, const doc::Filter& filter) {
   if (f.index.empty()) return std::optional<std::vector<merkle::MapRangeQuery>>();
@@ -220,6 +237,11 @@ Result<std::vector<std::string>> BundleCatalogKeys(const json& query) {
     VELLUM_ASSIGN_OR_RETURN(std::string ns, GetString(query, "namespace"));
     VELLUM_ASSIGN_OR_RETURN(std::string key, Key("kv", ns, ""));
     keys.push_back(std::move(key));
+  } else if (kind == "kv.get_many") {
+    VELLUM_ASSIGN_OR_RETURN(std::vector<std::string> wanted, ParseGetMany(query));
+    VELLUM_ASSIGN_OR_RETURN(std::string ns, GetString(query, "namespace"));
+    VELLUM_ASSIGN_OR_RETURN(std::string key, Key("kv", ns, ""));
+    keys.assign(wanted.size(), key);
   } else if (kind == "zset.rank" || kind == "zset.top" || kind == "zset.range") {
     VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(query, kind));
     if (kind == "zset.rank") {
@@ -274,6 +296,17 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
     VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> value, kv::VerifyKvGet(key, entries[0], bundle.views[0].map));
     if (!value.has_value()) return json{{"found", false}};
     return json{{"found", true}, {"value", Base64Encode(*value)}};
+  }
+  if (kind == "kv.get_many") {
+    VELLUM_ASSIGN_OR_RETURN(std::vector<std::string> wanted, ParseGetMany(q));
+    json list = json::array();
+    for (size_t i = 0; i < wanted.size(); ++i) {
+      VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> value, kv::VerifyKvGet(wanted[i], entries[i], bundle.views[i].map));
+      json item{{"key", Base64Encode(wanted[i])}, {"found", value.has_value()}};
+      if (value.has_value()) item["value"] = Base64Encode(*value);
+      list.push_back(std::move(item));
+    }
+    return json{{"entries", std::move(list)}};
   }
   if (kind == "kv.scan") {
     VELLUM_ASSIGN_OR_RETURN(KvScanQuery s, ParseKvScan(q));

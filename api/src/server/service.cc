@@ -541,6 +541,27 @@ class QueryServiceImpl final : public v1::QueryService::CallbackService {
     });
   }
 
+  grpc::ServerUnaryReactor* KvGetMany(grpc::CallbackServerContext* ctx, const v1::KvGetManyRequest* req,
+                                      v1::KvGetManyResponse* resp) override {
+    json keys = json::array();
+    for (const auto& k : req->keys()) keys.push_back(Base64Encode(k));
+    json q{{"kind", "kv.get_many"}, {"namespace", req->namespace_()}, {"keys", std::move(keys)}};
+    return impl_->Query(ctx, "KvGetMany", req->ledger(), std::move(q), req->options(), resp,
+                        [resp](const json& r) -> Status {
+                          for (const auto& e : r.at("entries")) {
+                            auto* entry = resp->add_entries();
+                            VELLUM_ASSIGN_OR_RETURN(std::string key, FromBase64(e.at("key")));
+                            entry->set_key(std::move(key));
+                            entry->set_found(e.at("found").get<bool>());
+                            if (entry->found()) {
+                              VELLUM_ASSIGN_OR_RETURN(std::string value, FromBase64(e.at("value")));
+                              entry->set_value(std::move(value));
+                            }
+                          }
+                          return Status::Ok();
+                        });
+  }
+
   grpc::ServerUnaryReactor* KvScan(grpc::CallbackServerContext* ctx, const v1::KvScanRequest* req,
                                    v1::KvScanResponse* resp) override {
     json q{{"kind", "kv.scan"}, {"namespace", req->namespace_()}, {"limit", Page(req->limit())}, {"reverse", req->reverse()}};

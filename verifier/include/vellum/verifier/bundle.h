@@ -15,6 +15,7 @@
 //
 // Query kinds and their JSON (byte strings are base64):
 //   kv.get      {namespace, key}
+//   kv.get_many {namespace, keys: [key, ...]}   (1 to kMaxGetManyKeys; one view per key)
 //   kv.scan     {namespace, lo, hi?, prefix?, limit, reverse}
 //   zset.rank   {namespace, set, member}
 //   zset.top    {namespace, set, n}
@@ -47,6 +48,8 @@ namespace vellum::verifier {
 
 // The only bundle format version this library reads and writes.
 inline constexpr std::uint32_t kBundleVersion = 1;
+// Keys one kv.get_many may ask for.
+inline constexpr size_t kMaxGetManyKeys = 256;
 // Views one bundle may carry: an index-backed find reads one range per $in
 // value (at most engines::document::kMaxIndexedInValues) plus one more view.
 inline constexpr size_t kMaxBundleViews = 260;
