@@ -143,6 +143,14 @@ Result<std::optional<json>> ResultFromState(LedgerDb& db, const StateAt& at, con
   return std::optional<json>();
 }
 
+// The value a get proof reveals for `key` (nullopt: the key is absent).
+std::optional<std::string> RevealedValue(const merkle::MapProof& proof, std::string_view key) {
+  for (const auto& node : proof.nodes) {
+    if (node.type == merkle::MapProofNode::Type::kEntryWithValue && node.key == key) return node.value;
+  }
+  return std::nullopt;
+}
+
 // Limits the query kinds share, checked before any work.
 Status CheckLimits(const json& query, const std::string& kind) {
   if (kind == "zset.top" && query.value("n", std::uint64_t{0}) > kMaxQueryPage) {
@@ -173,9 +181,14 @@ Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const json& query, const Quer
   const StateAt& at = r.at;
 
   if (kind == "kv.get") {
+    // The lookup that builds the proof also gives the answer: a present key's
+    // entry is revealed with its value (merkle::VerifyMapGet requires it), an
+    // absent key's never is.
     VELLUM_ASSIGN_OR_RETURN(std::string key, Bytes(query, "key"));
     VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveKvGet(at, Str(query, "namespace"), key, cp.size));
+    bundle.result = verifier::KvGetResultJson(RevealedValue(answer.map, key));
     AddView(bundle, std::move(answer));
+    return bundle;
   } else if (kind == "kv.scan") {
     VELLUM_ASSIGN_OR_RETURN(engines::kv::KvScan scan, ParseScan(query));
     VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveKvScan(at, Str(query, "namespace"), scan, cp.size));
