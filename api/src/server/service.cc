@@ -191,9 +191,12 @@ struct Services::Impl {
       if (earlier.status().code() != StatusCode::kNotFound) return finish(earlier.status());
     }
     if (Expired(ctx)) return finish(DeadlineExceeded("the call's deadline passed before the commit started"));
-    auto shared_tx = std::make_shared<journal::Transaction>(tx);
+    // Only a transaction with a token can race another attempt; only then is
+    // a copy kept for the race's look-up (one copy less per plain commit).
+    std::shared_ptr<const journal::Transaction> shared_tx;
+    if (!tx.client_token.empty()) shared_tx = std::make_shared<const journal::Transaction>(tx);
     db->ExecuteAsync(std::move(tx), [this, db, shared_tx, ops, out, finish](Result<journal::Receipt> receipt) {
-      if (!receipt.ok() && receipt.status().code() == StatusCode::kAlreadyExists && !shared_tx->client_token.empty()) {
+      if (!receipt.ok() && receipt.status().code() == StatusCode::kAlreadyExists && shared_tx != nullptr) {
         // Two attempts with one token raced and the other one was accepted.
         // A refusal can be reported before the accepting block is durable
         // and visible, so look for it off this (acknowledgement) thread, for
