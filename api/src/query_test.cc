@@ -11,11 +11,10 @@
 #include "vellum/api/query.h"
 
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <map>
 #include <random>
 #include <thread>
-
-#include <catch2/catch.hpp>
 
 #include "vellum/base/bytes.h"
 #include "vellum/engines/document/doc_ops.h"
@@ -49,7 +48,8 @@ merkle::NoteVerifier VerifierOf(LedgerDb& db) {
 
 // Proven and unproven answers to `query` at `point` agree with each other and
 // with the verifier; returns the result.
-json CheckQuery(LedgerDb& db, const merkle::NoteVerifier& verifier, const json& query, const QueryPoint& point) {
+json CheckQuery(LedgerDb& db, const merkle::NoteVerifier& verifier, const json& query,
+                const QueryPoint& point) {
   INFO("query " << query.dump() << " at_height " << point.at_height.value_or(~0ull) << " tree_size "
                 << point.tree_size.value_or(0));
   auto bundle = AnswerQuery(db, query, point);
@@ -79,7 +79,9 @@ TEST_CASE("Query answers equal the verifier's, from cache and state, at every he
   REQUIRE(db.ok());
   const merkle::NoteVerifier verifier = VerifierOf(**db);
   std::mt19937_64 rng(Catch::rngSeed() + 17);
-  auto random_key = [&] { return std::string(1, static_cast<char>('a' + rng() % 3)) + std::to_string(rng() % 40); };
+  auto random_key = [&] {
+    return std::string(1, static_cast<char>('a' + rng() % 3)) + std::to_string(rng() % 40);
+  };
 
   std::vector<std::map<std::string, std::string>> model_at;  // "inv" after each block
   std::map<std::string, std::string> model;
@@ -89,7 +91,8 @@ TEST_CASE("Query answers equal the verifier's, from cache and state, at every he
     for (int i = 0; i < 6; ++i) {
       const std::string key = random_key();
       if (rng() % 4 == 0) {
-        tx.operations.push_back(KvOp({kv::KvOp::Type::kDelete, "inv", key, std::nullopt, std::nullopt}));
+        tx.operations.push_back(
+            KvOp({kv::KvOp::Type::kDelete, "inv", key, std::nullopt, std::nullopt}));
         model.erase(key);
       } else {
         const std::string value = "v" + std::to_string(rng() % 1000);
@@ -99,11 +102,13 @@ TEST_CASE("Query answers equal the verifier's, from cache and state, at every he
     }
     const std::string member = "m" + std::to_string(rng() % 12);
     const auto ztype = rng() % 4 == 0 ? kv::ZsetOp::Type::kRemove : kv::ZsetOp::Type::kAdd;
-    tx.operations.push_back(ZOp({ztype, "game", "scores", member, static_cast<std::int64_t>(rng() % 200) - 100}));
+    tx.operations.push_back(
+        ZOp({ztype, "game", "scores", member, static_cast<std::int64_t>(rng() % 200) - 100}));
     REQUIRE((*db)->Execute(std::move(tx)).ok());
     if (b % 3 == 0) {
       journal::Transaction d;
-      doc::DocOp op{doc::DocOp::Type::kInsert, "orders", "o" + std::to_string(b), json{{"n", b}}.dump(), std::nullopt};
+      doc::DocOp op{doc::DocOp::Type::kInsert, "orders", "o" + std::to_string(b),
+                    json{{"n", b}}.dump(), std::nullopt};
       auto body = doc::EncodeDocOp(op);
       REQUIRE(body.ok());
       d.operations.push_back({doc::DocOpKind(op), *body});
@@ -146,7 +151,10 @@ TEST_CASE("Query answers equal the verifier's, from cache and state, at every he
         continue;
       }
       case 2:
-        query = {{"kind", "kv.scan"}, {"namespace", "inv"}, {"limit", 1 + rng() % 20}, {"reverse", rng() % 2 == 0}};
+        query = {{"kind", "kv.scan"},
+                 {"namespace", "inv"},
+                 {"limit", 1 + rng() % 20},
+                 {"reverse", rng() % 2 == 0}};
         if (rng() % 2 == 0) {
           query["lo"] = "";
           query["prefix"] = Base64Encode(std::string(1, static_cast<char>('a' + rng() % 4)));
@@ -156,25 +164,39 @@ TEST_CASE("Query answers equal the verifier's, from cache and state, at every he
         }
         break;
       case 3:
-        query = {{"kind", "zset.rank"}, {"namespace", "game"}, {"set", "scores"},
+        query = {{"kind", "zset.rank"},
+                 {"namespace", "game"},
+                 {"set", "scores"},
                  {"member", Base64Encode("m" + std::to_string(rng() % 14))}};
         break;
       case 4:
-        query = {{"kind", "zset.top"}, {"namespace", "game"}, {"set", rng() % 6 == 0 ? "none" : "scores"},
+        query = {{"kind", "zset.top"},
+                 {"namespace", "game"},
+                 {"set", rng() % 6 == 0 ? "none" : "scores"},
                  {"n", rng() % 8}};
         break;
       case 5: {
         const std::int64_t lo = static_cast<std::int64_t>(rng() % 200) - 100;
-        query = {{"kind", "zset.range"}, {"namespace", "game"}, {"set", "scores"}, {"min", lo},
-                 {"max", lo + static_cast<std::int64_t>(rng() % 120) - 20}, {"limit", 1 + rng() % 10}};
+        query = {{"kind", "zset.range"},
+                 {"namespace", "game"},
+                 {"set", "scores"},
+                 {"min", lo},
+                 {"max", lo + static_cast<std::int64_t>(rng() % 120) - 20},
+                 {"limit", 1 + rng() % 10}};
         break;
       }
       default:
         if (rng() % 2 == 0) {
-          query = {{"kind", "doc.find"}, {"collection", "orders"}, {"filter", json::object()}, {"descending", false},
-                   {"skip", 0},        {"projection", json::array()}};
+          query = {{"kind", "doc.find"},
+                   {"collection", "orders"},
+                   {"filter", json::object()},
+                   {"descending", false},
+                   {"skip", 0},
+                   {"projection", json::array()}};
         } else {
-          query = {{"kind", "doc.history"}, {"collection", "orders"}, {"id", "o" + std::to_string(3 * (rng() % 8))}};
+          query = {{"kind", "doc.history"},
+                   {"collection", "orders"},
+                   {"id", "o" + std::to_string(3 * (rng() % 8))}};
         }
     }
     CheckQuery(**db, verifier, query, point);
@@ -192,7 +214,8 @@ TEST_CASE("Query answers equal the verifier's, from cache and state, at every he
   CHECK(AnswerQueryWithoutProof(**db, get, beyond).status().code() == StatusCode::kOutOfRange);
 }
 
-TEST_CASE("Cached proof parts follow new blocks, also under concurrent reads and writes", "[api][query][cache]") {
+TEST_CASE("Cached proof parts follow new blocks, also under concurrent reads and writes",
+          "[api][query][cache]") {
   testing::TempDir dir;
   auto db = LedgerDb::Create(dir.path(), "moving", SmallOptions());
   REQUIRE(db.ok());

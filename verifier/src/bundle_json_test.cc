@@ -5,11 +5,10 @@
 // characters, UTF-8, nested queries and results of every JSON type, empty
 // and long proofs) go through both; well-formed ones also round-trip
 // through ParseBundle.
-#include <random>
-#include <string>
-
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <string>
 
 #include "vellum/base/bytes.h"
 #include "vellum/verifier/bundle.h"
@@ -23,9 +22,10 @@ using nlohmann::json;
 std::string ModelBundleJson(const Bundle& bundle) {
   json views = json::array();
   for (const auto& v : bundle.views) {
-    views.push_back({{"catalog_key", Base64Encode(v.catalog_key)},
-                     {"catalog_proof", Base64Encode(v.catalog.Encode())},
-                     {"map_proof", v.map.nodes.empty() ? std::string() : Base64Encode(v.map.Encode())}});
+    views.push_back(
+        {{"catalog_key", Base64Encode(v.catalog_key)},
+         {"catalog_proof", Base64Encode(v.catalog.Encode())},
+         {"map_proof", v.map.nodes.empty() ? std::string() : Base64Encode(v.map.Encode())}});
   }
   json path = json::array();
   for (const auto& h : bundle.block.inclusion.path) path.push_back(merkle::HashHex(h));
@@ -46,7 +46,9 @@ class Gen {
  public:
   explicit Gen(std::uint64_t seed) : rng_(seed) {}
 
-  std::uint64_t Below(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
+  std::uint64_t Below(std::uint64_t n) {
+    return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_);
+  }
 
   std::string Bytes(size_t max_len) {
     std::string s(Below(max_len + 1), '\0');
@@ -57,9 +59,10 @@ class Gen {
   // Valid UTF-8 text with the characters JSON escapes, controls, DEL and
   // multi-byte sequences.
   std::string Text(size_t max_len) {
-    static const char* const kPieces[] = {"a", "Z", "0", " ", "\"", "\\", "/", "\n", "\r", "\t", "\b", "\f",
-                                          "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x98\x80",
-                                          "{", "}", ":", ","};
+    static const char* const kPieces[] = {
+        "a",  "Z",  "0",  " ",    "\"",   "\\",   "/",        "\n",           "\r",
+        "\t", "\b", "\f", "\x01", "\x1f", "\x7f", "\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x98\x80",
+        "{",  "}",  ":",  ","};
     std::string s;
     const size_t n = Below(max_len + 1);
     for (size_t i = 0; i < n; ++i) s += kPieces[Below(std::size(kPieces))];
@@ -134,7 +137,8 @@ class Gen {
       b.block.inclusion.path.push_back(h);
     }
     const size_t views = Below(4);
-    for (size_t i = 0; i < views; ++i) b.views.push_back({Bytes(20), Proof(), Below(3) == 0 ? merkle::MapProof{} : Proof()});
+    for (size_t i = 0; i < views; ++i)
+      b.views.push_back({Bytes(20), Proof(), Below(3) == 0 ? merkle::MapProof{} : Proof()});
     return b;
   }
 
@@ -155,7 +159,8 @@ TEST_CASE("BundleToJson writes exactly the bytes of the nlohmann model", "[verif
   }
 }
 
-TEST_CASE("BundleToJson output of a well-formed bundle parses back to the same bundle", "[verifier][bundle]") {
+TEST_CASE("BundleToJson output of a well-formed bundle parses back to the same bundle",
+          "[verifier][bundle]") {
   Bundle b;
   b.ledger = "ledger \xe2\x80\x94 one";
   b.checkpoint = "ledger\n3\nabc=\n\n\xe2\x80\x94 ledger sig\n";
