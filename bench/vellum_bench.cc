@@ -16,6 +16,10 @@
 //  * plain-get (diagnostic, not in the default --shapes): the same KvGet with
 //    omit_proof true, the answer without its bundle. PostgreSQL runs the same
 //    SELECT as for proven-get.
+//  * noop (diagnostic, the transport floor): the cheapest call each system
+//    has with the same client shape. Vellum: LedgerService.DescribeLedger
+//    (authorization, ledger lookup, a few counters). PostgreSQL: a prepared
+//    SELECT 1.
 //
 // Every client is one thread issuing blocking calls back to back (gRPC's sync
 // API; libpq, by default one connection per thread). Each point runs --warmup
@@ -88,7 +92,7 @@ struct Config {
   std::string json_path;
 };
 
-enum class Shape : std::uint8_t { kPut, kGet, kPlainGet };
+enum class Shape : std::uint8_t { kPut, kGet, kPlainGet, kNoop };
 
 const char* ShapeName(Shape shape) {
   switch (shape) {
@@ -98,6 +102,8 @@ const char* ShapeName(Shape shape) {
       return "proven-get";
     case Shape::kPlainGet:
       return "plain-get";
+    case Shape::kNoop:
+      return "noop";
   }
   return "?";
 }
@@ -121,6 +127,8 @@ class Session {
   // Reads `key`, which must exist, with whatever evidence the system returns
   // (none when `proof` is false).
   virtual CallOutcome Get(const std::string& key, bool proof) = 0;
+  // The cheapest round trip the system offers (the transport floor).
+  virtual CallOutcome Noop() = 0;
 };
 
 // A system under test. Connect and EndPoint are called from the main thread.
@@ -161,7 +169,9 @@ class VellumSession final : public Session {
   VellumSession(const std::shared_ptr<grpc::Channel>& channel, const Config& config)
       : tx_(v1::TransactionService::NewStub(channel)),
         query_(v1::QueryService::NewStub(channel)),
+        ledgers_(v1::LedgerService::NewStub(channel)),
         token_(config.token) {
+    describe_.set_ledger(config.ledger);
     put_.set_ledger(config.ledger);
     put_.add_operations()->mutable_kv_put()->set_namespace_(config.ns);
     get_.set_ledger(config.ledger);
@@ -196,12 +206,23 @@ class VellumSession final : public Session {
     return CallOutcome{true, response.header().bundle().size(), {}};
   }
 
+  CallOutcome Noop() override {
+    grpc::ClientContext ctx;
+    PrepareContext(ctx, token_);
+    v1::LedgerInfo info;
+    const grpc::Status status = ledgers_->DescribeLedger(&ctx, describe_, &info);
+    if (!status.ok()) return Fail(GrpcError("DescribeLedger", status));
+    return {};
+  }
+
  private:
   std::unique_ptr<v1::TransactionService::Stub> tx_;
   std::unique_ptr<v1::QueryService::Stub> query_;
+  std::unique_ptr<v1::LedgerService::Stub> ledgers_;
   const std::string token_;
   v1::ExecuteRequest put_;
   v1::KvGetRequest get_;
+  v1::DescribeLedgerRequest describe_;
 };
 
 class VellumSystem final : public System {
@@ -428,6 +449,13 @@ class PgSession final : public Session {
     return {};  // the row's hash is no proof: proof_bytes stays 0
   }
 
+  CallOutcome Noop() override {
+    std::lock_guard lock(pooled_->mu);
+    PgResult result(PQexecPrepared(conn_, "noop", 0, nullptr, nullptr, nullptr, /*resultFormat=*/1));
+    if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) return Fail(PgError("select 1", conn_));
+    return {};
+  }
+
  private:
   const std::shared_ptr<PgPooledConn> pooled_;
   PGconn* const conn_;  // pooled_->conn
@@ -494,7 +522,7 @@ class PgSystem final : public System {
     auto pooled = std::make_shared<PgPooledConn>();
     pooled->conn = PgConnect(config_.pg_conninfo, error);
     if (pooled->conn == nullptr) return nullptr;
-    for (const auto& [name, sql] : {std::pair{"put", kPgPut}, std::pair{"get", kPgGet}}) {
+    for (const auto& [name, sql] : {std::pair{"put", kPgPut}, std::pair{"get", kPgGet}, std::pair{"noop", "SELECT 1"}}) {
       PgResult prepared(PQprepare(pooled->conn.get(), name, sql, 0, nullptr));
       if (PQresultStatus(prepared.get()) != PGRES_COMMAND_OK) {
         *error = PgError("prepare", pooled->conn.get());
@@ -609,12 +637,13 @@ Point RunPoint(System& system, Shape shape, int clients, const Config& config,
         if (shape == Shape::kPut) {
           FillRandom(key, rng);
           FillRandom(value, rng);
-        } else {
+        } else if (shape != Shape::kNoop) {
           key = keys[rng() % keys.size()];
         }
         const auto t0 = Clock::now();
-        CallOutcome outcome =
-            shape == Shape::kPut ? session.Put(key, value) : session.Get(key, shape == Shape::kGet);
+        CallOutcome outcome = shape == Shape::kPut    ? session.Put(key, value)
+                              : shape == Shape::kNoop ? session.Noop()
+                                                      : session.Get(key, shape == Shape::kGet);
         const auto t1 = Clock::now();
         if (outcome.ok && shape == Shape::kPut && mine.written.size() < keep_per_thread)
           mine.written.push_back(key);
@@ -763,9 +792,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 4096))
       ->capture_default_str();
   app.add_option("--shapes", config.shapes,
-                 "any of put, get (proven), plain-get (Vellum: omit_proof)")
+                 "any of put, get (proven), plain-get (Vellum: omit_proof), noop (transport floor)")
       ->delimiter(',')
-      ->check(CLI::IsMember({"put", "get", "plain-get"}))
+      ->check(CLI::IsMember({"put", "get", "plain-get", "noop"}))
       ->capture_default_str();
   app.add_option("--seconds", config.seconds, "measured seconds per point")
       ->check(CLI::PositiveNumber)
@@ -852,7 +881,8 @@ int main(int argc, char** argv) {
 
   std::vector<Shape> shapes;
   for (const auto& [name, shape] : {std::pair{"put", Shape::kPut}, std::pair{"get", Shape::kGet},
-                                    std::pair{"plain-get", Shape::kPlainGet}}) {
+                                    std::pair{"plain-get", Shape::kPlainGet},
+                                    std::pair{"noop", Shape::kNoop}}) {
     if (std::find(config.shapes.begin(), config.shapes.end(), name) != config.shapes.end())
       shapes.push_back(shape);
   }
@@ -871,7 +901,7 @@ int main(int argc, char** argv) {
   for (const Shape shape : shapes) {
     for (const int clients : config.clients) {
       for (size_t s = 0; s < systems.size(); ++s) {
-        if (shape != Shape::kPut && keys[s].empty()) {
+        if ((shape == Shape::kGet || shape == Shape::kPlainGet) && keys[s].empty()) {
           // Gets read keys written before: write some first (not reported).
           Config preload = config;
           preload.warmup = 0;

@@ -205,6 +205,26 @@ TEST_CASE("every engine over gRPC, proven and verified; restart keeps data and d
       get.mutable_options()->set_omit_proof(true);
       REQUIRE(c.queries->KvGet(c.Ctx().get(), get, &resp).ok());
       REQUIRE(resp.header().bundle().empty());
+
+      // Without a proof (answered from the state, no proof built), the same
+      // answer as the proven one, now and as of the earlier block.
+      for (bool as_of : {false, true}) {
+        v1::KvGetRequest both = get;
+        both.set_key("acct-100");
+        both.clear_options();
+        if (as_of) both.mutable_options()->set_at_height(first_height);
+        v1::KvGetResponse proven, plain;
+        REQUIRE(c.queries->KvGet(c.Ctx().get(), both, &proven).ok());
+        both.mutable_options()->set_omit_proof(true);
+        REQUIRE(c.queries->KvGet(c.Ctx().get(), both, &plain).ok());
+        REQUIRE(plain.header().bundle().empty());
+        CHECK(plain.found() == proven.found());
+        CHECK(plain.value() == proven.value());
+        CHECK(plain.value() == (as_of ? "balance 0" : "balance 999"));
+        CHECK(plain.header().height() == proven.header().height());
+        CHECK(plain.header().tree_size() == proven.header().tree_size());
+        CHECK(VerifyBundleText(proven.header().bundle(), vkey).result["value"] == Base64Encode(plain.value()));
+      }
     }
     SECTION("kv scan with a prefix and with pages") {
       v1::KvScanRequest scan;

@@ -1,7 +1,9 @@
 #include "vellum/api/ledger_db.h"
 
+#include "internal/read_cache.h"
 #include "vellum/base/encoding.h"
 #include "vellum/engines/document/canonical_json.h"
+#include "vellum/merkle/note.h"
 #include "vellum/engines/document/doc_query.h"
 #include "vellum/engines/document/path_index.h"
 #include "vellum/engines/document/validator.h"
@@ -24,6 +26,36 @@ std::string Describe(const indexes::MapId& id) {
 }
 
 }  // namespace
+
+namespace internal {
+
+// LedgerDb's caches of shared proof parts (read_cache.h).
+class ReadCache {
+ public:
+  // Sizes: a few tree sizes and heights are read at once (the newest, and
+  // as-of reads); a proof part is a few KB.
+  BoundedCache<std::uint64_t, LedgerDb::SignedCheckpoint> checkpoints{64};
+  BoundedCache<std::pair<std::uint64_t, std::uint64_t>, journal::BlockProof> block_proofs{64};
+  // (state root, catalog key): the catalog proof of that key.
+  BoundedCache<std::pair<merkle::Hash, std::string>, merkle::MapProof> catalog_proofs{256};
+
+  // The newest checkpoint handed out, compared by note text (cheaper than
+  // parsing it again).
+  std::shared_ptr<const LedgerDb::SignedCheckpoint> Latest() const {
+    std::lock_guard lock(mu_);
+    return latest_;
+  }
+  void SetLatest(std::shared_ptr<const LedgerDb::SignedCheckpoint> cp) {
+    std::lock_guard lock(mu_);
+    if (latest_ == nullptr || latest_->checkpoint.size <= cp->checkpoint.size) latest_ = std::move(cp);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const LedgerDb::SignedCheckpoint> latest_;
+};
+
+}  // namespace internal
 
 indexes::MapId TokensMap() { return {"sys", "tokens", ""}; }
 
@@ -550,6 +582,7 @@ Result<std::unique_ptr<LedgerDb>> LedgerDb::OpenWith(const std::string& dir, con
     return NotFound("no ledger in " + dir);
   }
   std::unique_ptr<LedgerDb> db(new LedgerDb());
+  db->read_cache_ = std::make_unique<internal::ReadCache>();
   db->state_root_hook_ = options.state_root_hook_for_testing;
   VELLUM_ASSIGN_OR_RETURN(db->view_store_, indexes::OpenLmdbViewStore(Sub(dir, "views"), options.view_store));
   VELLUM_ASSIGN_OR_RETURN(db->views_, indexes::Views::Open(db->view_store_.get(), options.views));
@@ -667,12 +700,64 @@ Result<std::optional<std::string>> LedgerDb::ReadKv(const StateAt& at, const std
   return CommittedValue(*at.views, *at.state, engines::kv::KvMap(ns), key);
 }
 
+namespace {
+
+Result<std::shared_ptr<const LedgerDb::SignedCheckpoint>> ParseSigned(std::string note) {
+  VELLUM_ASSIGN_OR_RETURN(merkle::SignedNote parsed, merkle::ParseSignedNote(note));
+  VELLUM_ASSIGN_OR_RETURN(merkle::Checkpoint cp, merkle::ParseCheckpointBody(parsed.body));
+  return std::make_shared<const LedgerDb::SignedCheckpoint>(LedgerDb::SignedCheckpoint{std::move(note), std::move(cp)});
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const LedgerDb::SignedCheckpoint>> LedgerDb::LatestCheckpoint() {
+  VELLUM_ASSIGN_OR_RETURN(std::string note, ledger_->Checkpoint());
+  if (auto latest = read_cache_->Latest(); latest != nullptr && latest->note == note) return latest;
+  VELLUM_ASSIGN_OR_RETURN(auto parsed, ParseSigned(std::move(note)));
+  const std::uint64_t size = parsed->checkpoint.size;
+  parsed = read_cache_->checkpoints.Insert(size, std::move(parsed));
+  read_cache_->SetLatest(parsed);
+  return parsed;
+}
+
+Result<std::shared_ptr<const LedgerDb::SignedCheckpoint>> LedgerDb::CheckpointOf(std::uint64_t tree_size) {
+  if (auto cached = read_cache_->checkpoints.Find(tree_size)) return cached;
+  VELLUM_ASSIGN_OR_RETURN(auto snapshot, ledger_->store().Read());
+  auto stored = snapshot->CheckpointAt(tree_size);
+  if (!stored.ok()) {
+    if (stored.status().code() != StatusCode::kNotFound) return stored.status();
+    return NotFound("no signed checkpoint of tree size " + std::to_string(tree_size) +
+                    " (ask for one the server has issued, or omit the size)");
+  }
+  VELLUM_ASSIGN_OR_RETURN(auto parsed, ParseSigned(std::move(stored).value()));
+  if (parsed->checkpoint.size != tree_size) {
+    return DataLoss("the stored checkpoint of tree size " + std::to_string(tree_size) + " is for size " +
+                    std::to_string(parsed->checkpoint.size));
+  }
+  return read_cache_->checkpoints.Insert(tree_size, std::move(parsed));
+}
+
 Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size) {
   if (!at.state->height().has_value()) return FailedPrecondition("the ledger has no block yet");
+  const std::uint64_t height = *at.state->height();
   verifier::ViewProof proof;
-  VELLUM_ASSIGN_OR_RETURN(proof.block, ledger_->ProveBlock(*at.state->height(), tree_size));
+  if (tree_size == 0) {
+    VELLUM_ASSIGN_OR_RETURN(proof.block, ledger_->ProveBlock(height, tree_size));
+  } else if (auto cached = read_cache_->block_proofs.Find({height, tree_size})) {
+    proof.block = *cached;
+  } else {
+    VELLUM_ASSIGN_OR_RETURN(journal::BlockProof block, ledger_->ProveBlock(height, tree_size));
+    proof.block = *read_cache_->block_proofs.Insert({height, tree_size},
+                                                    std::make_shared<const journal::BlockProof>(std::move(block)));
+  }
   VELLUM_ASSIGN_OR_RETURN(proof.catalog_key, indexes::CatalogKeyOf(id));
-  VELLUM_ASSIGN_OR_RETURN(proof.catalog, at.views->ProveCatalogEntry(*at.state, id));
+  std::pair<merkle::Hash, std::string> catalog_at{at.state->state_root(), proof.catalog_key};
+  if (auto cached = read_cache_->catalog_proofs.Find(catalog_at)) {
+    proof.catalog = *cached;
+  } else {
+    VELLUM_ASSIGN_OR_RETURN(merkle::MapProof catalog, at.views->ProveCatalogEntry(*at.state, id));
+    proof.catalog = *read_cache_->catalog_proofs.Insert(catalog_at, std::make_shared<const merkle::MapProof>(std::move(catalog)));
+  }
   return proof;
 }
 

@@ -49,31 +49,38 @@ Result<std::string> HexDecode(std::string_view hex) {
   return out;
 }
 
-std::string Base64Encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
+void Base64EncodeAppend(std::string* out, std::string_view bytes) {
+  const size_t at_start = out->size();
+  out->resize(at_start + (bytes.size() + 2) / 3 * 4);
+  char* o = out->data() + at_start;
   auto at = [&](size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[k])); };
+  size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     const std::uint32_t v = (at(i) << 16) | (at(i + 1) << 8) | at(i + 2);
-    out += kBase64Alphabet[(v >> 18) & 63];
-    out += kBase64Alphabet[(v >> 12) & 63];
-    out += kBase64Alphabet[(v >> 6) & 63];
-    out += kBase64Alphabet[v & 63];
+    *o++ = kBase64Alphabet[(v >> 18) & 63];
+    *o++ = kBase64Alphabet[(v >> 12) & 63];
+    *o++ = kBase64Alphabet[(v >> 6) & 63];
+    *o++ = kBase64Alphabet[v & 63];
   }
   const size_t rest = bytes.size() - i;
   if (rest == 1) {
     const std::uint32_t v = at(i) << 16;
-    out += kBase64Alphabet[(v >> 18) & 63];
-    out += kBase64Alphabet[(v >> 12) & 63];
-    out += "==";
+    *o++ = kBase64Alphabet[(v >> 18) & 63];
+    *o++ = kBase64Alphabet[(v >> 12) & 63];
+    *o++ = '=';
+    *o++ = '=';
   } else if (rest == 2) {
     const std::uint32_t v = (at(i) << 16) | (at(i + 1) << 8);
-    out += kBase64Alphabet[(v >> 18) & 63];
-    out += kBase64Alphabet[(v >> 12) & 63];
-    out += kBase64Alphabet[(v >> 6) & 63];
-    out += '=';
+    *o++ = kBase64Alphabet[(v >> 18) & 63];
+    *o++ = kBase64Alphabet[(v >> 12) & 63];
+    *o++ = kBase64Alphabet[(v >> 6) & 63];
+    *o++ = '=';
   }
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out;
+  Base64EncodeAppend(&out, bytes);
   return out;
 }
 

@@ -21,6 +21,9 @@ TEST_CASE("Base64 matches RFC 4648 test vectors", "[base]") {
   for (const auto& [plain, encoded] : vectors) {
     CHECK(Base64Encode(plain) == encoded);
     CHECK(*Base64Decode(encoded) == plain);
+    std::string appended = "prefix:";
+    Base64EncodeAppend(&appended, plain);
+    CHECK(appended == std::string("prefix:") + encoded);
   }
 }
 

@@ -179,12 +179,6 @@ Result<FindQuery> ParseFind(const json& q) {
   return out;
 }
 
-json MembersJson(const std::vector<kv::ZsetMember>& members) {
-  json list = json::array();
-  for (const auto& m : members) list.push_back({{"member", Base64Encode(m.member)}, {"score", m.score}});
-  return {{"members", std::move(list)}};
-}
-
 // The keys of a kv.get_many query, in order (1 to kMaxGetManyKeys).
 Result<std::vector<std::string>> ParseGetMany(const json& q) {
   VELLUM_RETURN_IF_ERROR(CheckFields(q, "kv.get_many query", {"kind", "namespace", "keys"}));
@@ -268,6 +262,30 @@ Result<std::vector<std::string>> BundleCatalogKeys(const json& query) {
   return keys;
 }
 
+json KvGetResultJson(const std::optional<std::string>& value) {
+  if (!value.has_value()) return json{{"found", false}};
+  return json{{"found", true}, {"value", Base64Encode(*value)}};
+}
+
+json KvScanResultJson(const kv::KvScanResult& scan) {
+  json list = json::array();
+  for (const auto& e : scan.entries) list.push_back({{"key", Base64Encode(e.key)}, {"value", Base64Encode(e.value)}});
+  json out{{"entries", std::move(list)}, {"has_more", scan.has_more}};
+  if (scan.next_key.has_value()) out["next_key"] = Base64Encode(*scan.next_key);
+  return out;
+}
+
+json ZsetRankResultJson(const std::optional<kv::ZsetRank>& rank) {
+  if (!rank.has_value()) return json{{"found", false}};
+  return json{{"found", true}, {"score", rank->score}, {"rank", rank->rank}, {"total", rank->total}};
+}
+
+json ZsetMembersResultJson(const std::vector<kv::ZsetMember>& members) {
+  json list = json::array();
+  for (const auto& m : members) list.push_back({{"member", Base64Encode(m.member)}, {"score", m.score}});
+  return {{"members", std::move(list)}};
+}
+
 Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const merkle::Hash& root) {
   VELLUM_ASSIGN_OR_RETURN(std::vector<std::string> keys, BundleCatalogKeys(bundle.query));
   if (bundle.views.size() != keys.size()) {
@@ -294,8 +312,7 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
     VELLUM_RETURN_IF_ERROR(CheckFields(q, "kv.get query", {"kind", "namespace", "key"}));
     VELLUM_ASSIGN_OR_RETURN(std::string key, GetBytes(q, "key"));
     VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> value, kv::VerifyKvGet(key, entries[0], bundle.views[0].map));
-    if (!value.has_value()) return json{{"found", false}};
-    return json{{"found", true}, {"value", Base64Encode(*value)}};
+    return KvGetResultJson(value);
   }
   if (kind == "kv.get_many") {
     VELLUM_ASSIGN_OR_RETURN(std::vector<std::string> wanted, ParseGetMany(q));
@@ -311,29 +328,24 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
   if (kind == "kv.scan") {
     VELLUM_ASSIGN_OR_RETURN(KvScanQuery s, ParseKvScan(q));
     VELLUM_ASSIGN_OR_RETURN(kv::KvScanResult r, kv::VerifyKvScan(s.scan, entries[0], bundle.views[0].map));
-    json list = json::array();
-    for (const auto& e : r.entries) list.push_back({{"key", Base64Encode(e.key)}, {"value", Base64Encode(e.value)}});
-    json out{{"entries", std::move(list)}, {"has_more", r.has_more}};
-    if (r.next_key.has_value()) out["next_key"] = Base64Encode(*r.next_key);
-    return out;
+    return KvScanResultJson(r);
   }
   if (kind == "zset.rank") {
     VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(q, kind));
     VELLUM_ASSIGN_OR_RETURN(std::optional<kv::ZsetRank> rank,
                             kv::VerifyZsetRank(z.member, entries[0], bundle.views[0].map, entries[1], bundle.views[1].map));
-    if (!rank.has_value()) return json{{"found", false}};
-    return json{{"found", true}, {"score", rank->score}, {"rank", rank->rank}, {"total", rank->total}};
+    return ZsetRankResultJson(rank);
   }
   if (kind == "zset.top") {
     VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(q, kind));
     VELLUM_ASSIGN_OR_RETURN(auto members, kv::VerifyZsetTop(z.n, entries[0], bundle.views[0].map));
-    return MembersJson(members);
+    return ZsetMembersResultJson(members);
   }
   if (kind == "zset.range") {
     VELLUM_ASSIGN_OR_RETURN(ZsetQuery z, ParseZset(q, kind));
     VELLUM_ASSIGN_OR_RETURN(auto members,
                             kv::VerifyZsetScoreRange(z.min, z.max, z.limit, entries[0], bundle.views[0].map));
-    return MembersJson(members);
+    return ZsetMembersResultJson(members);
   }
   if (kind == "doc.find") {
     VELLUM_ASSIGN_OR_RETURN(FindQuery f, ParseFind(q));
@@ -432,28 +444,231 @@ Result<VerifiedBundle> VerifyBundle(const Bundle& bundle, const merkle::NoteVeri
   return out;
 }
 
-std::string BundleToJson(const Bundle& bundle) {
-  json views = json::array();
-  for (const auto& v : bundle.views) {
-    views.push_back({{"catalog_key", Base64Encode(v.catalog_key)},
-                     {"catalog_proof", Base64Encode(v.catalog.Encode())},
-                     {"map_proof", v.map.nodes.empty() ? std::string() : Base64Encode(v.map.Encode())}});
+// BundleToJson writes the text nlohmann::ordered_json::dump(2) produced for
+// this document (FORMAT.md, "Proof bundles": fields in a fixed order, two
+// spaces of indentation), byte for byte, without building a JSON tree:
+// proofs are base64 strings of several KB, and copying them into a tree,
+// escaping them character by character and copying them out again was most
+// of the cost of a proven read. bundle_json_test.cc checks the equivalence
+// against that nlohmann encoding on random bundles.
+namespace {
+
+class PrettyWriter {
+ public:
+  explicit PrettyWriter(std::string* out) : out_(*out) {}
+
+  void Indent(int level) { out_.append(static_cast<size_t>(level) * 2, ' '); }
+
+  // A JSON string as nlohmann writes it (ensure_ascii off): ASCII escaped
+  // here; text with any non-ASCII byte goes through nlohmann itself, so
+  // UTF-8 handling (and its refusal of invalid UTF-8) stays exactly its own.
+  void String(std::string_view s) {
+    for (unsigned char c : s) {
+      if (c >= 0x80) {
+        out_ += json(std::string(s)).dump();
+        return;
+      }
+    }
+    out_ += '"';
+    size_t plain_from = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c >= 0x20 && c != '"' && c != '\\') continue;
+      out_.append(s.data() + plain_from, i - plain_from);
+      plain_from = i + 1;
+      switch (c) {
+        case '"': out_ += "\\\""; break;
+        case '\\': out_ += "\\\\"; break;
+        case '\b': out_ += "\\b"; break;
+        case '\f': out_ += "\\f"; break;
+        case '\n': out_ += "\\n"; break;
+        case '\r': out_ += "\\r"; break;
+        case '\t': out_ += "\\t"; break;
+        default: {
+          static constexpr char kHex[] = "0123456789abcdef";
+          out_ += "\\u00";
+          out_ += kHex[c >> 4];
+          out_ += kHex[c & 15];
+        }
+      }
+    }
+    out_.append(s.data() + plain_from, s.size() - plain_from);
+    out_ += '"';
   }
-  json path = json::array();
-  for (const auto& h : bundle.block.inclusion.path) path.push_back(merkle::HashHex(h));
-  // Written in this order (the format marker first, the large proofs last)
-  // so a reader, or a truncated file, shows what it is at once.
-  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
-  doc["vellum_proof_bundle"] = kBundleVersion;
-  doc["ledger"] = bundle.ledger;
-  doc["checkpoint"] = bundle.checkpoint;
-  doc["tree_size"] = bundle.tree_size;
-  doc["height"] = bundle.height;
-  doc["query"] = bundle.query;
-  doc["result"] = bundle.result;
-  doc["block"] = {{"header", Base64Encode(bundle.block.header)}, {"inclusion", path}};
-  doc["views"] = views;
-  return doc.dump(2) + "\n";
+
+  // A string known to need no escaping (base64, hex).
+  void Base64String(std::string_view bytes) {
+    out_ += '"';
+    Base64EncodeAppend(&out_, bytes);
+    out_ += '"';
+  }
+
+  void Key(std::string_view key, int level) {
+    Indent(level);
+    String(key);
+    out_ += ": ";
+  }
+
+  void Unsigned(std::uint64_t v) {
+    char buf[24];
+    char* end = buf + sizeof(buf);
+    char* p = end;
+    do {
+      *--p = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0);
+    out_.append(p, static_cast<size_t>(end - p));
+  }
+
+  // Any JSON value at nesting `level`, as dump(2) writes it there.
+  void Value(const json& v, int level) {
+    switch (v.type()) {
+      case json::value_t::object: {
+        if (v.empty()) {
+          out_ += "{}";
+          return;
+        }
+        out_ += "{\n";
+        bool first = true;
+        for (auto it = v.begin(); it != v.end(); ++it) {
+          if (!first) out_ += ",\n";
+          first = false;
+          Key(it.key(), level + 1);
+          Value(it.value(), level + 1);
+        }
+        out_ += '\n';
+        Indent(level);
+        out_ += '}';
+        return;
+      }
+      case json::value_t::array: {
+        if (v.empty()) {
+          out_ += "[]";
+          return;
+        }
+        out_ += "[\n";
+        bool first = true;
+        for (const auto& item : v) {
+          if (!first) out_ += ",\n";
+          first = false;
+          Indent(level + 1);
+          Value(item, level + 1);
+        }
+        out_ += '\n';
+        Indent(level);
+        out_ += ']';
+        return;
+      }
+      case json::value_t::string:
+        String(v.get_ref<const std::string&>());
+        return;
+      case json::value_t::boolean:
+        out_ += v.get<bool>() ? "true" : "false";
+        return;
+      case json::value_t::null:
+        out_ += "null";
+        return;
+      case json::value_t::number_unsigned:
+        Unsigned(v.get<std::uint64_t>());
+        return;
+      case json::value_t::number_integer: {
+        const std::int64_t i = v.get<std::int64_t>();
+        if (i < 0) {
+          out_ += '-';
+          Unsigned(0 - static_cast<std::uint64_t>(i));
+        } else {
+          Unsigned(static_cast<std::uint64_t>(i));
+        }
+        return;
+      }
+      default:  // floats, binary, discarded: nlohmann's own formatting
+        out_ += v.dump();
+    }
+  }
+
+ private:
+  std::string& out_;
+};
+
+}  // namespace
+
+std::string BundleToJson(const Bundle& bundle) {
+  std::string out;
+  size_t proofs = 0;
+  for (const auto& v : bundle.views) proofs += v.catalog_key.size() + 400 * (v.catalog.nodes.size() + v.map.nodes.size());
+  out.reserve(1024 + bundle.checkpoint.size() + 2 * bundle.block.header.size() +
+              70 * bundle.block.inclusion.path.size() + proofs * 4 / 3);
+  PrettyWriter w(&out);
+  out += "{\n";
+  w.Key("vellum_proof_bundle", 1);
+  w.Unsigned(kBundleVersion);
+  out += ",\n";
+  w.Key("ledger", 1);
+  w.String(bundle.ledger);
+  out += ",\n";
+  w.Key("checkpoint", 1);
+  w.String(bundle.checkpoint);
+  out += ",\n";
+  w.Key("tree_size", 1);
+  w.Unsigned(bundle.tree_size);
+  out += ",\n";
+  w.Key("height", 1);
+  w.Unsigned(bundle.height);
+  out += ",\n";
+  w.Key("query", 1);
+  w.Value(bundle.query, 1);
+  out += ",\n";
+  w.Key("result", 1);
+  w.Value(bundle.result, 1);
+  out += ",\n";
+  w.Key("block", 1);
+  out += "{\n";
+  w.Key("header", 2);
+  w.Base64String(bundle.block.header);
+  out += ",\n";
+  w.Key("inclusion", 2);
+  if (bundle.block.inclusion.path.empty()) {
+    out += "[]";
+  } else {
+    out += "[\n";
+    for (size_t i = 0; i < bundle.block.inclusion.path.size(); ++i) {
+      if (i != 0) out += ",\n";
+      w.Indent(3);
+      out += '"';
+      out += merkle::HashHex(bundle.block.inclusion.path[i]);
+      out += '"';
+    }
+    out += "\n    ]";
+  }
+  out += "\n  },\n";
+  w.Key("views", 1);
+  if (bundle.views.empty()) {
+    out += "[]";
+  } else {
+    out += "[\n";
+    for (size_t i = 0; i < bundle.views.size(); ++i) {
+      const BundleView& v = bundle.views[i];
+      if (i != 0) out += ",\n";
+      w.Indent(2);
+      out += "{\n";
+      w.Key("catalog_key", 3);
+      w.Base64String(v.catalog_key);
+      out += ",\n";
+      w.Key("catalog_proof", 3);
+      w.Base64String(v.catalog.Encode());
+      out += ",\n";
+      w.Key("map_proof", 3);
+      if (v.map.nodes.empty()) {
+        out += "\"\"";
+      } else {
+        w.Base64String(v.map.Encode());
+      }
+      out += "\n    }";
+    }
+    out += "\n  ]";
+  }
+  out += "\n}\n";
+  return out;
 }
 
 Result<Bundle> ParseBundle(std::string_view text) {

@@ -194,9 +194,12 @@ struct Services::Impl {
       if (earlier.status().code() != StatusCode::kNotFound) return finish(earlier.status());
     }
     if (Expired(ctx)) return finish(DeadlineExceeded("the call's deadline passed before the commit started"));
-    auto shared_tx = std::make_shared<journal::Transaction>(tx);
+    // Only a transaction with a token can race another attempt; only then is
+    // a copy kept for the race's look-up (one copy less per plain commit).
+    std::shared_ptr<const journal::Transaction> shared_tx;
+    if (!tx.client_token.empty()) shared_tx = std::make_shared<const journal::Transaction>(tx);
     db->ExecuteAsync(std::move(tx), [this, db, shared_tx, ops, out, finish](Result<journal::Receipt> receipt) {
-      if (!receipt.ok() && receipt.status().code() == StatusCode::kAlreadyExists && !shared_tx->client_token.empty()) {
+      if (!receipt.ok() && receipt.status().code() == StatusCode::kAlreadyExists && shared_tx != nullptr) {
         // Two attempts with one token raced and the other one was accepted.
         // A refusal can be reported before the accepting block is durable
         // and visible, so look for it off this (acknowledgement) thread, for
@@ -261,6 +264,17 @@ struct Services::Impl {
     QueryPoint point;
     if (options_in.has_at_height()) point.at_height = options_in.at_height();
     if (options_in.has_tree_size()) point.tree_size = options_in.tree_size();
+    auto* header = response->mutable_header();
+    if (options_in.omit_proof()) {
+      // No proof asked for: none is built.
+      auto answer = AnswerQueryWithoutProof(**db, query, point);
+      if (!answer.ok()) return Finish(ctx, method, answer.status());
+      Status filled = fill(answer->result);
+      if (!filled.ok()) return Finish(ctx, method, filled);
+      header->set_height(answer->height);
+      header->set_tree_size(answer->tree_size);
+      return Finish(ctx, method, Status::Ok());
+    }
     auto bundle = AnswerQuery(**db, query, point);
     if (!bundle.ok()) return Finish(ctx, method, bundle.status());
     Status filled = fill(bundle->result);
@@ -269,10 +283,9 @@ struct Services::Impl {
       const auto it = bundle->query.find("index");
       if (it != bundle->query.end() && it->is_string()) response->set_index(it->template get<std::string>());
     }
-    auto* header = response->mutable_header();
     header->set_height(bundle->height);
     header->set_tree_size(bundle->tree_size);
-    if (!options_in.omit_proof()) header->set_bundle(verifier::BundleToJson(*bundle));
+    header->set_bundle(verifier::BundleToJson(*bundle));
     return Finish(ctx, method, Status::Ok());
   }
 };

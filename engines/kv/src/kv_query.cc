@@ -94,7 +94,9 @@ Status CheckSpec(const merkle::CatalogEntry& entry, merkle::MapKind kind, const 
   return Status::Ok();
 }
 
-Result<std::vector<ZsetMember>> Members(const std::vector<merkle::MapEntry>& entries) {
+}  // namespace
+
+Result<std::vector<ZsetMember>> ZsetMembersOf(const std::vector<merkle::MapEntry>& entries) {
   std::vector<ZsetMember> out;
   out.reserve(entries.size());
   for (const auto& e : entries) {
@@ -104,8 +106,6 @@ Result<std::vector<ZsetMember>> Members(const std::vector<merkle::MapEntry>& ent
   }
   return out;
 }
-
-}  // namespace
 
 Result<std::optional<ZsetRank>> VerifyZsetRank(std::string_view member,
                                                const std::optional<merkle::CatalogEntry>& members_entry,
@@ -138,7 +138,7 @@ Result<std::vector<ZsetMember>> VerifyZsetTop(std::uint64_t n, const std::option
   if (!scores_entry.has_value()) return std::vector<ZsetMember>();
   VELLUM_RETURN_IF_ERROR(CheckSpec(*scores_entry, merkle::MapKind::kPlain, "scores"));
   VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeResult r, merkle::VerifyMapRange(scores_entry->map_root, ZsetTopQuery(n), proof));
-  return Members(r.entries);
+  return ZsetMembersOf(r.entries);
 }
 
 Result<std::vector<ZsetMember>> VerifyZsetScoreRange(std::int64_t min, std::int64_t max, std::uint64_t limit,
@@ -148,7 +148,7 @@ Result<std::vector<ZsetMember>> VerifyZsetScoreRange(std::int64_t min, std::int6
   VELLUM_RETURN_IF_ERROR(CheckSpec(*scores_entry, merkle::MapKind::kPlain, "scores"));
   VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeResult r,
                           merkle::VerifyMapRange(scores_entry->map_root, ZsetScoreRangeQuery(min, max, limit), proof));
-  return Members(r.entries);
+  return ZsetMembersOf(r.entries);
 }
 
 }  // namespace vellum::engines::kv

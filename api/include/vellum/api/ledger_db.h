@@ -39,9 +39,14 @@
 #include "vellum/engines/kv/kv_ops.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/journal/ledger.h"
+#include "vellum/merkle/note.h"
 #include "vellum/verifier/view_proof.h"
 
 namespace vellum::api {
+
+namespace internal {
+class ReadCache;
+}  // namespace internal
 
 struct LedgerDbOptions {
   journal::LedgerOptions journal;  // `state` is set by LedgerDb
@@ -150,10 +155,25 @@ class LedgerDb final : private journal::StateHook {
   // A key-value read without a proof (interactive transactions record it).
   Result<std::optional<std::string>> ReadKv(const StateAt& at, const std::string& ns, const std::string& key);
 
+  // A signed checkpoint (C2SP note) with its parsed body.
+  struct SignedCheckpoint {
+    std::string note;
+    merkle::Checkpoint checkpoint;
+  };
+  // The newest signed checkpoint (signed now if the tree grew since the last
+  // one). Parsed once per tree size: reads share it.
+  Result<std::shared_ptr<const SignedCheckpoint>> LatestCheckpoint();
+  // The stored checkpoint of a tree of `tree_size` blocks; NotFound if the
+  // server never issued one.
+  Result<std::shared_ptr<const SignedCheckpoint>> CheckpointOf(std::uint64_t tree_size);
+
   // The proof chain from the tree of `tree_size` blocks (0: the newest) to
   // map `id`'s catalog entry in the state after block `height` (nullopt: the
   // newest). Map proofs for queries on `at` are then checked against the
-  // entry's map root. OutOfRange for a block beyond tree_size.
+  // entry's map root. OutOfRange for a block beyond tree_size. With an
+  // explicit tree_size, the block proof and the catalog proof come from a
+  // bounded cache keyed by (height, tree size) and (state root, map): every
+  // read at the same height shares them.
   Result<verifier::ViewProof> ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size = 0);
 
   // A key-value answer: the chain to the namespace's catalog entry and the
@@ -225,6 +245,7 @@ class LedgerDb final : private journal::StateHook {
   std::unique_ptr<indexes::Views> views_;
   std::unique_ptr<journal::Ledger> ledger_;
   std::function<void(std::uint64_t, merkle::Hash&)> state_root_hook_;
+  std::unique_ptr<internal::ReadCache> read_cache_;
 };
 
 }  // namespace vellum::api

@@ -1,7 +1,11 @@
 // Proven queries: a query (in the proof-bundle query JSON of
-// verifier/bundle.h) answered on a LedgerDb as a complete proof bundle whose
-// result is computed by the verifier's own evaluator over the proofs — the
-// server's answer is, by construction, what a client's check recomputes.
+// verifier/bundle.h) answered on a LedgerDb as a complete proof bundle. The
+// result is read from the same committed state the proofs are built from
+// and encoded with the verifier's result encoders, so it is what a client's
+// check recomputes from the proofs (query_test.cc checks this on random
+// states); document queries are still evaluated over their proofs by the
+// document engine's evaluator. Queries with omit_proof are answered from
+// the committed state without building any proof.
 // vellumd serves these; nothing here knows gRPC.
 //
 // Thread-safety: thread-safe (LedgerDb is).
@@ -35,6 +39,18 @@ struct QueryPoint {
 // for tree_size), OutOfRange (at_height not in the tree), DataLoss if the
 // server's own proof does not check (storage damage).
 Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const nlohmann::json& query, const QueryPoint& point = {});
+
+// An answer without its proof: the same height, tree size and result as
+// AnswerQuery's bundle for the same query and point.
+struct QueryAnswer {
+  std::uint64_t height = 0;
+  std::uint64_t tree_size = 0;
+  nlohmann::json result;
+};
+// Answers `query` from the committed state without building a proof (the
+// document kinds excepted, which evaluate their proofs). Errors as
+// AnswerQuery.
+Result<QueryAnswer> AnswerQueryWithoutProof(LedgerDb& db, const nlohmann::json& query, const QueryPoint& point = {});
 
 }  // namespace vellum::api
 

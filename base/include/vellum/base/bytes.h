@@ -30,6 +30,9 @@ Result<std::string> HexDecode(std::string_view hex);
 
 // RFC 4648 base64 with padding (the alphabet C2SP notes use).
 std::string Base64Encode(std::string_view bytes);
+// Same encoding, appended to `*out` (no temporary string; for encoders that
+// build one large document).
+void Base64EncodeAppend(std::string* out, std::string_view bytes);
 // Strict: padding required, no whitespace, non-canonical trailing bits rejected.
 Result<std::string> Base64Decode(std::string_view text);
 

@@ -8,10 +8,12 @@
 //     -> the query re-evaluated over the proven entries by the engines' pure
 //        evaluators; the result must equal the claimed one exactly.
 //
-// The server builds a bundle (query, proofs), evaluates it with
-// EvaluateBundle to produce its answer (so a server bug shows up as a failed
-// self-check, not a wrong answer), and ships it as JSON. `vellum-verify
-// bundle` and applications run VerifyBundle.
+// The server builds a bundle (query, proofs) and its answer from the same
+// reads of its committed state, encoding the result with the *ResultJson
+// functions below, which EvaluateBundle also uses: a client's check
+// recomputes exactly what the server wrote (the api and bundle tests check
+// that the two agree). It ships the bundle as JSON. `vellum-verify bundle`
+// and applications run VerifyBundle.
 //
 // Query kinds and their JSON (byte strings are base64):
 //   kv.get      {namespace, key}
@@ -40,6 +42,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vellum/base/status.h"
+#include "vellum/engines/kv/kv_query.h"
 #include "vellum/journal/proofs.h"
 #include "vellum/merkle/map_proof.h"
 #include "vellum/merkle/note.h"
@@ -83,6 +86,13 @@ Result<std::vector<std::string>> BundleCatalogKeys(const nlohmann::json& query);
 // caller; the server's self-check passes its own tree). Does not look at
 // `bundle.result`.
 Result<nlohmann::json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const merkle::Hash& root);
+
+// The `result` object of each query kind (FORMAT.md, "Proof bundles"), one
+// encoding for the server's answers and for EvaluateBundle.
+nlohmann::json KvGetResultJson(const std::optional<std::string>& value);
+nlohmann::json KvScanResultJson(const engines::kv::KvScanResult& scan);
+nlohmann::json ZsetRankResultJson(const std::optional<engines::kv::ZsetRank>& rank);
+nlohmann::json ZsetMembersResultJson(const std::vector<engines::kv::ZsetMember>& members);
 
 // What a verified bundle proved.
 struct VerifiedBundle {

@@ -79,6 +79,10 @@ struct ZsetRank {
   std::uint64_t total = 0;  // members in the set
 };
 
+// The members of scores-map entries (as a range read returns them), in
+// order. kDataLoss "zset.score_key" if a key is not a (score, member) tuple.
+Result<std::vector<ZsetMember>> ZsetMembersOf(const std::vector<merkle::MapEntry>& entries);
+
 // The map ranges the leaderboard queries read on the scores map.
 merkle::MapRangeQuery ZsetTopQuery(std::uint64_t n);
 merkle::MapRangeQuery ZsetScoreRangeQuery(std::int64_t min, std::int64_t max, std::uint64_t limit);
