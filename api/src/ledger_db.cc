@@ -60,11 +60,7 @@ class ReadCache {
 indexes::MapId TokensMap() { return {"sys", "tokens", ""}; }
 
 std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index) {
-  ByteWriter where;
-  where.U64(height);
-  where.U32(index_in_block);
-  where.U32(doc_op_index);
-  return merkle::HashHex(merkle::HashTagged(merkle::kTagDocumentId, where.data())).substr(0, 24);
+  return engines::document::DerivedDocumentId(height, index_in_block, doc_op_index);
 }
 
 Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {

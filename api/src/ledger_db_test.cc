@@ -1108,5 +1108,71 @@ TEST_CASE("Batch gets: one bundle proves every key's presence or absence (random
             .code() == StatusCode::kInvalidArgument);
 }
 
+
+TEST_CASE("History bundles prove each revision's transaction in the journal", "[api][document][history]") {
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "docs", SmallOptions());
+  REQUIRE(db.ok());
+  // An anonymous insert (derived id), replaces in separate and shared
+  // transactions, a delete and a re-insert.
+  journal::Transaction first;
+  auto insert = doc::EncodeDocOp({doc::DocOp::Type::kInsert, "c", "", R"({"n":0})", std::nullopt});
+  REQUIRE(insert.ok());
+  first.operations.push_back({doc::kOpDocInsert, *insert});
+  auto receipt = (*db)->Execute(first);
+  REQUIRE(receipt.ok());
+  const std::string id = DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0);
+  for (int n = 1; n <= 3; ++n) {
+    REQUIRE((*db)->Execute(DocTx({doc::DocOp::Type::kReplace, "c", id, "{\"n\":" + std::to_string(n) + "}", std::nullopt})).ok());
+  }
+  journal::Transaction two;  // two revisions from one transaction
+  for (int n : {4, 5}) {
+    auto body = doc::EncodeDocOp({doc::DocOp::Type::kReplace, "c", id, "{\"n\":" + std::to_string(n) + "}", std::nullopt});
+    REQUIRE(body.ok());
+    two.operations.push_back({doc::kOpDocReplace, *body});
+  }
+  REQUIRE((*db)->Execute(two).ok());
+  REQUIRE((*db)->Execute(DocTx({doc::DocOp::Type::kDelete, "c", id, "", std::nullopt})).ok());
+  REQUIRE((*db)->Execute(DocTx({doc::DocOp::Type::kInsert, "c", id, R"({"n":6})", std::nullopt})).ok());
+  REQUIRE((*db)->Execute(DocTx({doc::DocOp::Type::kInsert, "c", "other", R"({"n":9})", std::nullopt})).ok());
+
+  auto bundle = AnswerQuery(**db, {{"kind", "doc.history"}, {"collection", "c"}, {"id", id}});
+  REQUIRE(bundle.ok());
+  REQUIRE(bundle->transactions.size() == 8);
+  REQUIRE(bundle->result.at("revisions").size() == 8);
+  const merkle::Checkpoint cp = SignedCheckpoint(**db);
+  auto fails = [&](const verifier::Bundle& b) { return !verifier::EvaluateBundle(b, cp.size, cp.root).ok(); };
+  REQUIRE_FALSE(fails(*bundle));
+  // The JSON form round-trips.
+  auto parsed = verifier::ParseBundle(verifier::BundleToJson(*bundle));
+  REQUIRE(parsed.ok());
+  REQUIRE(parsed->transactions.size() == 8);
+  REQUIRE_FALSE(fails(*parsed));
+
+  verifier::Bundle b = *bundle;
+  b.transactions.pop_back();  // truncated
+  CHECK(fails(b));
+  b = *bundle;
+  std::swap(b.transactions[1], b.transactions[2]);  // reordered
+  CHECK(fails(b));
+  b = *bundle;
+  b.transactions[3].transaction.back() ^= 1;  // altered transaction bytes
+  CHECK(fails(b));
+  b = *bundle;
+  auto other = AnswerQuery(**db, {{"kind", "doc.history"}, {"collection", "c"}, {"id", "other"}});
+  REQUIRE(other.ok());
+  b.transactions[7] = other->transactions[0];  // another document's transaction
+  CHECK(fails(b));
+  b = *bundle;
+  CHECK(b.transactions[5].transaction == b.transactions[4].transaction);  // versions 5 and 6 share one transaction
+  b = *bundle;
+  b.transactions[6] = b.transactions[4];  // the delete's proof replaced by a replace's
+  CHECK(fails(b));
+  auto kv_bundle = AnswerQuery(**db, {{"kind", "kv.get"}, {"namespace", "x"}, {"key", Base64Encode("k")}});
+  REQUIRE(kv_bundle.ok());
+  kv_bundle->transactions.push_back(bundle->transactions[0]);  // proofs a query does not take
+  CHECK(fails(*kv_bundle));
+}
+
 }  // namespace
 }  // namespace vellum::api

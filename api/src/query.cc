@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "vellum/base/bytes.h"
+#include "vellum/engines/document/doc_query.h"
 #include "vellum/engines/document/path_index.h"
 #include "vellum/engines/kv/kv_query.h"
 #include "vellum/merkle/note.h"
@@ -244,8 +245,26 @@ Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const json& query, const Quer
       for (auto& answer : answers) AddView(bundle, std::move(answer));
     }
   } else {  // doc.history (BundleCatalogKeys refused anything else)
-    VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocHistory(at, Str(query, "collection"), Str(query, "id"), cp.size));
+    const std::string collection = Str(query, "collection"), id = Str(query, "id");
+    VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocHistory(at, collection, id, cp.size));
     AddView(bundle, std::move(answer));
+    // Each revision's transaction, proven in the journal.
+    VELLUM_ASSIGN_OR_RETURN(std::optional<MapAt> revisions, FindMap(at, {"doc", collection, "revisions"}));
+    if (revisions.has_value()) {
+      VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeResult range,
+                              revisions->reader.Range(*revisions->version, engines::document::HistoryQuery(id)));
+      if (range.entries.size() > verifier::kMaxBundleTransactions) {
+        return ResourceExhausted("document '" + id + "' has more than " +
+                                 std::to_string(verifier::kMaxBundleTransactions) + " revisions");
+      }
+      for (const auto& e : range.entries) {
+        VELLUM_ASSIGN_OR_RETURN(engines::document::Revision rev, engines::document::DecodeRevision(e.value));
+        VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, db.journal().GetBlock(rev.height));
+        VELLUM_ASSIGN_OR_RETURN(journal::TransactionProof proof,
+                                db.journal().ProveTransaction(header.first_tx_seq + rev.index_in_block, cp.size));
+        bundle.transactions.push_back(std::move(proof));
+      }
+    }
   }
 
   // The answer comes from the same committed state as the proofs, read

@@ -11,6 +11,7 @@
 #include "vellum/engines/document/filter.h"
 #include "vellum/engines/document/path_index.h"
 #include "vellum/engines/kv/kv_query.h"
+#include "vellum/journal/format.h"
 #include "vellum/merkle/catalog.h"
 #include "vellum/verifier/view_proof.h"
 
@@ -286,8 +287,54 @@ json ZsetMembersResultJson(const std::vector<kv::ZsetMember>& members) {
   return {{"members", std::move(list)}};
 }
 
+namespace {
+
+// Checks that `tx`, proven in the journal, wrote revision `rev` of document
+// `id` in `collection`: it sits at the revision's block and place, its block's
+// time is the revision's, and one of its document operations on that
+// document has the revision's effect (the body of an insert or replace, or a
+// delete).
+Status CheckRevisionTransaction(const std::string& collection, const std::string& id, const doc::Revision& rev,
+                                const journal::TransactionProof& proof, std::uint64_t at_height,
+                                std::uint64_t tree_size, const merkle::Hash& root, std::uint64_t index) {
+  VELLUM_ASSIGN_OR_RETURN(journal::Transaction tx, journal::VerifyTransactionProof(proof, tree_size, root));
+  VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, journal::DecodeBlockHeader(proof.block.header));
+  auto fail = [&](const std::string& expected, const std::string& found) {
+    return VerificationFailed({"doc.history.transaction", expected, found, index, rev.version});
+  };
+  if (header.height != rev.height || proof.index_in_block != rev.index_in_block || header.height > at_height) {
+    return fail("transaction " + std::to_string(rev.index_in_block) + " of block " + std::to_string(rev.height),
+                "transaction " + std::to_string(proof.index_in_block) + " of block " + std::to_string(header.height));
+  }
+  if (header.timestamp_us != rev.time_us) {
+    return fail("block time " + std::to_string(rev.time_us), "block time " + std::to_string(header.timestamp_us));
+  }
+  std::uint32_t doc_index = 0;
+  for (const auto& op : tx.operations) {
+    if (!doc::IsDocOp(op.kind)) continue;
+    auto decoded = doc::DecodeDocOp(op.kind, op.body);
+    if (!decoded.ok()) return fail("a document operation", "a malformed one");
+    const std::string op_id = decoded->type == doc::DocOp::Type::kInsert && decoded->id.empty()
+                                  ? doc::DerivedDocumentId(header.height, proof.index_in_block, doc_index)
+                                  : decoded->id;
+    ++doc_index;
+    if (decoded->collection != collection || op_id != id) continue;
+    const bool writes = decoded->type == doc::DocOp::Type::kInsert || decoded->type == doc::DocOp::Type::kReplace;
+    if (rev.deleted ? decoded->type == doc::DocOp::Type::kDelete : writes && decoded->json == rev.json) {
+      return Status::Ok();
+    }
+  }
+  return fail("an operation writing version " + std::to_string(rev.version), "none in the transaction");
+}
+
+}  // namespace
+
 Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const merkle::Hash& root) {
   VELLUM_ASSIGN_OR_RETURN(std::vector<std::string> keys, BundleCatalogKeys(bundle.query));
+  if (!bundle.transactions.empty() && bundle.query.value("kind", "") != "doc.history") {
+    return VerificationFailed({"bundle.transactions", "none for this query",
+                               std::to_string(bundle.transactions.size()), 0, 0});
+  }
   if (bundle.views.size() != keys.size()) {
     return VerificationFailed({"bundle.views", std::to_string(keys.size()) + " map proofs for this query",
                                std::to_string(bundle.views.size()), 0, 0});
@@ -377,6 +424,15 @@ Result<json> EvaluateBundle(const Bundle& bundle, std::uint64_t tree_size, const
   VELLUM_ASSIGN_OR_RETURN(std::string id, GetString(q, "id"));
   VELLUM_ASSIGN_OR_RETURN(std::vector<doc::Revision> revisions,
                           doc::VerifyHistory(id, entries[0], bundle.views[0].map));
+  if (bundle.transactions.size() != revisions.size()) {
+    return VerificationFailed({"doc.history.transactions", std::to_string(revisions.size()) + " transaction proofs",
+                               std::to_string(bundle.transactions.size()), 0, revisions.size()});
+  }
+  VELLUM_ASSIGN_OR_RETURN(std::string collection, GetString(q, "collection"));
+  for (size_t i = 0; i < revisions.size(); ++i) {
+    VELLUM_RETURN_IF_ERROR(CheckRevisionTransaction(collection, id, revisions[i], bundle.transactions[i], bundle.height,
+                                                    tree_size, root, i));
+  }
   json list = json::array();
   for (const auto& r : revisions) {
     json item{{"version", r.version},
@@ -667,6 +723,51 @@ std::string BundleToJson(const Bundle& bundle) {
     }
     out += "\n  ]";
   }
+  if (!bundle.transactions.empty()) {
+    auto hashes = [&](const std::vector<merkle::Hash>& path) {
+      if (path.empty()) {
+        out += "[]";
+        return;
+      }
+      out += "[\n";
+      for (size_t i = 0; i < path.size(); ++i) {
+        if (i != 0) out += ",\n";
+        w.Indent(4);
+        out += '"';
+        out += merkle::HashHex(path[i]);
+        out += '"';
+      }
+      out += "\n      ]";
+    };
+    out += ",\n";
+    w.Key("transactions", 1);
+    out += "[\n";
+    for (size_t i = 0; i < bundle.transactions.size(); ++i) {
+      const journal::TransactionProof& t = bundle.transactions[i];
+      if (i != 0) out += ",\n";
+      w.Indent(2);
+      out += "{\n";
+      w.Key("tx", 3);
+      w.Base64String(t.transaction);
+      out += ",\n";
+      w.Key("tx_seq", 3);
+      w.Unsigned(t.tx_seq);
+      out += ",\n";
+      w.Key("index_in_block", 3);
+      w.Unsigned(t.index_in_block);
+      out += ",\n";
+      w.Key("tx_path", 3);
+      hashes(t.tx_path);
+      out += ",\n";
+      w.Key("header", 3);
+      w.Base64String(t.block.header);
+      out += ",\n";
+      w.Key("inclusion", 3);
+      hashes(t.block.inclusion.path);
+      out += "\n    }";
+    }
+    out += "\n  ]";
+  }
   out += "\n}\n";
   return out;
 }
@@ -686,7 +787,8 @@ Result<Bundle> ParseBundle(std::string_view text) {
   }
   VELLUM_RETURN_IF_ERROR(CheckFields(doc, "bundle",
                                      {"vellum_proof_bundle", "ledger", "checkpoint", "tree_size", "height", "query",
-                                      "result", "block", "views"}));
+                                      "result", "block", "views"},
+                                     {"transactions"}));
   Bundle b;
   VELLUM_ASSIGN_OR_RETURN(b.ledger, GetString(doc, "ledger"));
   VELLUM_ASSIGN_OR_RETURN(b.checkpoint, GetString(doc, "checkpoint"));
@@ -720,6 +822,42 @@ Result<Bundle> ParseBundle(std::string_view text) {
     VELLUM_ASSIGN_OR_RETURN(view.catalog, GetMapProof(v, "catalog_proof"));
     VELLUM_ASSIGN_OR_RETURN(view.map, GetMapProof(v, "map_proof"));
     b.views.push_back(std::move(view));
+  }
+  if (doc.contains("transactions")) {
+    const json& txs = doc.at("transactions");
+    if (!txs.is_array() || txs.empty() || txs.size() > kMaxBundleTransactions) {
+      return InvalidArgument("field 'transactions' must be an array of 1 to " + std::to_string(kMaxBundleTransactions) +
+                             " transaction proofs");
+    }
+    auto hashes = [](const json& list, const char* field, std::vector<merkle::Hash>& out) -> Status {
+      if (!list.is_array() || list.size() > 64) {
+        return InvalidArgument(std::string("field '") + field + "' must be an array of at most 64 hex hashes");
+      }
+      for (const auto& h : list) {
+        if (!h.is_string()) return InvalidArgument(std::string("field '") + field + "' must hold hex strings");
+        auto hash = merkle::HashFromHex(h.get<std::string>());
+        if (!hash.ok()) return hash.status().WithContext(std::string("field '") + field + "'");
+        out.push_back(*hash);
+      }
+      return Status::Ok();
+    };
+    for (const auto& t : txs) {
+      VELLUM_RETURN_IF_ERROR(
+          CheckFields(t, "transaction proof", {"tx", "tx_seq", "index_in_block", "tx_path", "header", "inclusion"}));
+      journal::TransactionProof proof;
+      VELLUM_ASSIGN_OR_RETURN(proof.transaction, GetBytes(t, "tx"));
+      VELLUM_ASSIGN_OR_RETURN(proof.tx_seq, GetU64(t, "tx_seq"));
+      VELLUM_ASSIGN_OR_RETURN(std::uint64_t index, GetU64(t, "index_in_block"));
+      if (index > std::numeric_limits<std::uint32_t>::max()) return InvalidArgument("field 'index_in_block' out of range");
+      proof.index_in_block = static_cast<std::uint32_t>(index);
+      VELLUM_RETURN_IF_ERROR(hashes(t.at("tx_path"), "tx_path", proof.tx_path));
+      VELLUM_ASSIGN_OR_RETURN(proof.block.header, GetBytes(t, "header"));
+      VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, journal::DecodeBlockHeader(proof.block.header));
+      VELLUM_RETURN_IF_ERROR(hashes(t.at("inclusion"), "inclusion", proof.block.inclusion.path));
+      proof.block.inclusion.leaf_index = header.height;
+      proof.block.inclusion.tree_size = b.tree_size;
+      b.transactions.push_back(std::move(proof));
+    }
   }
   return b;
 }

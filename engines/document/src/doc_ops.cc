@@ -2,6 +2,7 @@
 
 #include "vellum/base/encoding.h"
 #include "vellum/base/tuple.h"
+#include "vellum/merkle/hasher.h"
 #include "vellum/engines/document/canonical_json.h"
 #include "vellum/engines/document/path_index.h"
 #include "vellum/engines/document/validator.h"
@@ -137,6 +138,14 @@ Result<Revision> DecodeRevision(std::string_view bytes) {
   if (r.ok() && rev.deleted != rev.json.empty()) r.Fail("a deleted revision has no body, a live one has one");
   VELLUM_RETURN_IF_ERROR(r.Finish());
   return rev;
+}
+
+std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index) {
+  ByteWriter where;
+  where.U64(height);
+  where.U32(index_in_block);
+  where.U32(doc_op_index);
+  return merkle::HashHex(merkle::HashTagged(merkle::kTagDocumentId, where.data())).substr(0, 24);
 }
 
 std::string RevisionKey(std::string_view id, std::uint64_t version) {

@@ -23,7 +23,7 @@
 //   zset.top    {namespace, set, n}
 //   zset.range  {namespace, set, min, max, limit}
 //   doc.find    {collection, filter, sort_path?, descending, skip, limit?, projection}
-//   doc.history {collection, id}
+//   doc.history {collection, id}          (+ one transaction proof per revision)
 //
 // Error convention (as verify.h): InvalidArgument = malformed bundle (exit 2
 // in vellum-verify); any other code = it does not verify (exit 1), with the
@@ -51,6 +51,8 @@ namespace vellum::verifier {
 
 // The only bundle format version this library reads and writes.
 inline constexpr std::uint32_t kBundleVersion = 1;
+// Transaction proofs one bundle may carry (one per revision of a history).
+inline constexpr size_t kMaxBundleTransactions = 100000;
 // Keys one kv.get_many may ask for.
 inline constexpr size_t kMaxGetManyKeys = 256;
 // Views one bundle may carry: an index-backed find reads one range per $in
@@ -75,6 +77,9 @@ struct Bundle {
   nlohmann::json result;       // what the server answered (set by the server)
   journal::BlockProof block;   // header of `height`, inclusion in the tree
   std::vector<BundleView> views;
+  // doc.history only: per revision, oldest first, the journal transaction
+  // that wrote it (its inclusion in its block and the block in the tree).
+  std::vector<journal::TransactionProof> transactions;
 };
 
 // The catalog keys (in order) that a query's views must have. InvalidArgument

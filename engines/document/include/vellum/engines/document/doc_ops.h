@@ -76,6 +76,11 @@ struct Revision {
 std::string EncodeRevision(const Revision& r);
 Result<Revision> DecodeRevision(std::string_view bytes);
 
+// The id a document insert without one gets: from its place in the journal
+// (block height, index of its transaction in the block, index among the
+// transaction's document operations), which replay reproduces exactly.
+std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index);
+
 // The revisions-map key of (id, version), and the prefix of all of id's.
 std::string RevisionKey(std::string_view id, std::uint64_t version);
 std::string RevisionPrefix(std::string_view id);
