@@ -857,8 +857,10 @@ Result<std::optional<LedgerDb::DocPlan>> LedgerDb::ChooseDocIndex(const StateAt&
        ++it) {
     DocPlan plan{it->first.part.substr(doc::kIndexPartPrefix.size()), false};
     VELLUM_ASSIGN_OR_RETURN(indexes::AuthenticatedMap reader, at.views->MapFor(it->second.spec));
-    VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult multikey, reader.Get(it->second.version, doc::kMultikeyKey));
-    plan.single_valued = !multikey.entry.has_value();
+    if (doc::IndexableConditions(filter, plan.path) > 1) {  // else intersecting narrows nothing
+      VELLUM_ASSIGN_OR_RETURN(merkle::MapGetResult multikey, reader.Get(it->second.version, doc::kMultikeyKey));
+      plan.single_valued = !multikey.entry.has_value();
+    }
     auto ranges = doc::IndexRanges(filter, plan.path, plan.single_valued);
     if (!ranges.has_value()) continue;
     std::uint64_t cost = 0;

@@ -190,6 +190,12 @@ Ranges Intersect(const Ranges& a, const Ranges& b) {
 
 }  // namespace
 
+size_t IndexableConditions(const Filter& filter, std::string_view path) {
+  size_t n = 0;
+  for (const auto& c : filter.Conjuncts()) n += c.path == path && ConjunctRanges(c).has_value() ? 1 : 0;
+  return n;
+}
+
 std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filter, std::string_view path,
                                                               bool single_valued) {
   using Op = Filter::Conjunct::Op;

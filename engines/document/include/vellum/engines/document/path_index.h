@@ -100,6 +100,10 @@ Result<std::pair<std::string, std::string>> DecodeIndexKey(std::string_view key)
 std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filter, std::string_view path,
                                                               bool single_valued = false);
 
+// How many conditions of `filter` on `path` an index can serve: intersecting
+// (single-valued plans) only narrows a read when there are two or more.
+size_t IndexableConditions(const Filter& filter, std::string_view path);
+
 // Live documents matching `filter`, in id order, from proofs of the ranges
 // IndexRanges(filter, path, single_valued) (one proof per range, in order) of
 // the index map whose catalog entry is `index` (nullopt: not declared in this
