@@ -655,6 +655,25 @@ std::string BundleToJson(const Bundle& bundle) {
   out.reserve(1024 + bundle.checkpoint.size() + 2 * bundle.block.header.size() +
               70 * bundle.block.inclusion.path.size() + proofs * 4 / 3);
   PrettyWriter w(&out);
+  // A JSON array of hex hashes whose items sit at `level` (the closing
+  // bracket one level up).
+  auto hashes = [&](const std::vector<merkle::Hash>& path, int level) {
+    if (path.empty()) {
+      out += "[]";
+      return;
+    }
+    out += "[\n";
+    for (size_t i = 0; i < path.size(); ++i) {
+      if (i != 0) out += ",\n";
+      w.Indent(level);
+      out += '"';
+      out += merkle::HashHex(path[i]);
+      out += '"';
+    }
+    out += '\n';
+    w.Indent(level - 1);
+    out += ']';
+  };
   out += "{\n";
   w.Key("vellum_proof_bundle", 1);
   w.Unsigned(kBundleVersion);
@@ -683,19 +702,7 @@ std::string BundleToJson(const Bundle& bundle) {
   w.Base64String(bundle.block.header);
   out += ",\n";
   w.Key("inclusion", 2);
-  if (bundle.block.inclusion.path.empty()) {
-    out += "[]";
-  } else {
-    out += "[\n";
-    for (size_t i = 0; i < bundle.block.inclusion.path.size(); ++i) {
-      if (i != 0) out += ",\n";
-      w.Indent(3);
-      out += '"';
-      out += merkle::HashHex(bundle.block.inclusion.path[i]);
-      out += '"';
-    }
-    out += "\n    ]";
-  }
+  hashes(bundle.block.inclusion.path, 3);
   out += "\n  },\n";
   w.Key("views", 1);
   if (bundle.views.empty()) {
@@ -724,21 +731,6 @@ std::string BundleToJson(const Bundle& bundle) {
     out += "\n  ]";
   }
   if (!bundle.transactions.empty()) {
-    auto hashes = [&](const std::vector<merkle::Hash>& path) {
-      if (path.empty()) {
-        out += "[]";
-        return;
-      }
-      out += "[\n";
-      for (size_t i = 0; i < path.size(); ++i) {
-        if (i != 0) out += ",\n";
-        w.Indent(4);
-        out += '"';
-        out += merkle::HashHex(path[i]);
-        out += '"';
-      }
-      out += "\n      ]";
-    };
     out += ",\n";
     w.Key("transactions", 1);
     out += "[\n";
@@ -757,13 +749,13 @@ std::string BundleToJson(const Bundle& bundle) {
       w.Unsigned(t.index_in_block);
       out += ",\n";
       w.Key("tx_path", 3);
-      hashes(t.tx_path);
+      hashes(t.tx_path, 4);
       out += ",\n";
       w.Key("header", 3);
       w.Base64String(t.block.header);
       out += ",\n";
       w.Key("inclusion", 3);
-      hashes(t.block.inclusion.path);
+      hashes(t.block.inclusion.path, 4);
       out += "\n    }";
     }
     out += "\n  ]";
@@ -771,6 +763,25 @@ std::string BundleToJson(const Bundle& bundle) {
   out += "\n}\n";
   return out;
 }
+
+namespace {
+
+// An array of at most 64 hex hashes (an RFC 9162 path) in field `field`.
+Status GetHashes(const json& obj, const char* field, std::vector<merkle::Hash>& out) {
+  const json& list = obj.at(field);
+  if (!list.is_array() || list.size() > 64) {
+    return InvalidArgument(std::string("field '") + field + "' must be an array of at most 64 hex hashes");
+  }
+  for (const auto& h : list) {
+    if (!h.is_string()) return InvalidArgument(std::string("field '") + field + "' must hold hex strings");
+    auto hash = merkle::HashFromHex(h.get<std::string>());
+    if (!hash.ok()) return hash.status().WithContext(std::string("field '") + field + "'");
+    out.push_back(*hash);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
 
 Result<Bundle> ParseBundle(std::string_view text) {
   if (text.size() > kMaxBundleSize) {
@@ -801,14 +812,7 @@ Result<Bundle> ParseBundle(std::string_view text) {
   const json& block = doc.at("block");
   VELLUM_RETURN_IF_ERROR(CheckFields(block, "block", {"header", "inclusion"}));
   VELLUM_ASSIGN_OR_RETURN(b.block.header, GetBytes(block, "header"));
-  const json& path = block.at("inclusion");
-  if (!path.is_array() || path.size() > 64) return InvalidArgument("field 'inclusion' must be an array of at most 64 hex hashes");
-  for (const auto& h : path) {
-    if (!h.is_string()) return InvalidArgument("field 'inclusion' must hold hex strings");
-    auto hash = merkle::HashFromHex(h.get<std::string>());
-    if (!hash.ok()) return hash.status().WithContext("field 'inclusion'");
-    b.block.inclusion.path.push_back(*hash);
-  }
+  VELLUM_RETURN_IF_ERROR(GetHashes(block, "inclusion", b.block.inclusion.path));
   b.block.inclusion.leaf_index = b.height;
   b.block.inclusion.tree_size = b.tree_size;
   const json& views = doc.at("views");
@@ -829,18 +833,6 @@ Result<Bundle> ParseBundle(std::string_view text) {
       return InvalidArgument("field 'transactions' must be an array of 1 to " + std::to_string(kMaxBundleTransactions) +
                              " transaction proofs");
     }
-    auto hashes = [](const json& list, const char* field, std::vector<merkle::Hash>& out) -> Status {
-      if (!list.is_array() || list.size() > 64) {
-        return InvalidArgument(std::string("field '") + field + "' must be an array of at most 64 hex hashes");
-      }
-      for (const auto& h : list) {
-        if (!h.is_string()) return InvalidArgument(std::string("field '") + field + "' must hold hex strings");
-        auto hash = merkle::HashFromHex(h.get<std::string>());
-        if (!hash.ok()) return hash.status().WithContext(std::string("field '") + field + "'");
-        out.push_back(*hash);
-      }
-      return Status::Ok();
-    };
     for (const auto& t : txs) {
       VELLUM_RETURN_IF_ERROR(
           CheckFields(t, "transaction proof", {"tx", "tx_seq", "index_in_block", "tx_path", "header", "inclusion"}));
@@ -850,10 +842,10 @@ Result<Bundle> ParseBundle(std::string_view text) {
       VELLUM_ASSIGN_OR_RETURN(std::uint64_t index, GetU64(t, "index_in_block"));
       if (index > std::numeric_limits<std::uint32_t>::max()) return InvalidArgument("field 'index_in_block' out of range");
       proof.index_in_block = static_cast<std::uint32_t>(index);
-      VELLUM_RETURN_IF_ERROR(hashes(t.at("tx_path"), "tx_path", proof.tx_path));
+      VELLUM_RETURN_IF_ERROR(GetHashes(t, "tx_path", proof.tx_path));
       VELLUM_ASSIGN_OR_RETURN(proof.block.header, GetBytes(t, "header"));
       VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, journal::DecodeBlockHeader(proof.block.header));
-      VELLUM_RETURN_IF_ERROR(hashes(t.at("inclusion"), "inclusion", proof.block.inclusion.path));
+      VELLUM_RETURN_IF_ERROR(GetHashes(t, "inclusion", proof.block.inclusion.path));
       proof.block.inclusion.leaf_index = header.height;
       proof.block.inclusion.tree_size = b.tree_size;
       b.transactions.push_back(std::move(proof));

@@ -39,6 +39,25 @@ std::string ModelBundleJson(const Bundle& bundle) {
   doc["result"] = bundle.result;
   doc["block"] = {{"header", Base64Encode(bundle.block.header)}, {"inclusion", path}};
   doc["views"] = views;
+  if (!bundle.transactions.empty()) {
+    auto hex = [](const std::vector<merkle::Hash>& hashes) {
+      json list = json::array();
+      for (const auto& h : hashes) list.push_back(merkle::HashHex(h));
+      return list;
+    };
+    nlohmann::ordered_json txs = nlohmann::ordered_json::array();
+    for (const auto& t : bundle.transactions) {
+      nlohmann::ordered_json item = nlohmann::ordered_json::object();
+      item["tx"] = Base64Encode(t.transaction);
+      item["tx_seq"] = t.tx_seq;
+      item["index_in_block"] = t.index_in_block;
+      item["tx_path"] = hex(t.tx_path);
+      item["header"] = Base64Encode(t.block.header);
+      item["inclusion"] = hex(t.block.inclusion.path);
+      txs.push_back(std::move(item));
+    }
+    doc["transactions"] = std::move(txs);
+  }
   return doc.dump(2) + "\n";
 }
 
@@ -139,7 +158,26 @@ class Gen {
     const size_t views = Below(4);
     for (size_t i = 0; i < views; ++i)
       b.views.push_back({Bytes(20), Proof(), Below(3) == 0 ? merkle::MapProof{} : Proof()});
+    const size_t txs = Below(3) == 0 ? Below(4) : 0;
+    for (size_t i = 0; i < txs; ++i) {
+      journal::TransactionProof t;
+      t.transaction = Bytes(60);
+      t.tx_seq = rng_();
+      t.index_in_block = static_cast<std::uint32_t>(Below(1u << 31));
+      t.tx_path = Hashes(Below(3) == 0 ? 0 : Below(10));
+      t.block.header = Bytes(150);
+      t.block.inclusion.path = Hashes(Below(3) == 0 ? 0 : Below(10));
+      b.transactions.push_back(std::move(t));
+    }
     return b;
+  }
+
+  std::vector<merkle::Hash> Hashes(size_t n) {
+    std::vector<merkle::Hash> out(n);
+    for (auto& h : out) {
+      for (auto& x : h) x = static_cast<std::uint8_t>(Below(256));
+    }
+    return out;
   }
 
  private:
