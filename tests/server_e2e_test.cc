@@ -661,6 +661,46 @@ TEST_CASE("concurrent writers, idempotent retries, conflicting sessions abort ex
     REQUIRE(commit(d, "stock-log", "a sold one", nullptr) == grpc::StatusCode::OK);
     // A finished session is gone.
     REQUIRE(commit(a, "stock", "8", nullptr) == grpc::StatusCode::NOT_FOUND);
+    // Documents: a session's read records the version; a concurrent replace aborts it.
+    {
+      v1::ExecuteRequest r;
+      r.set_ledger("shop");
+      auto* insert = r.add_operations()->mutable_doc_insert();
+      insert->set_collection("carts");
+      insert->set_id("cart-1");
+      insert->set_json(R"({"items":1})");
+      v1::Receipt receipt;
+      REQUIRE(c.txs->Execute(c.Ctx().get(), r, &receipt).ok());
+    }
+    auto read_doc = [&](const std::string& session) {
+      v1::SessionDocGetRequest req;
+      req.set_session(session);
+      req.set_collection("carts");
+      req.set_id("cart-1");
+      v1::SessionDocGetResponse resp;
+      REQUIRE(c.txs->SessionDocGet(c.Ctx().get(), req, &resp).ok());
+      REQUIRE(resp.found());
+      return resp.document().version();
+    };
+    auto replace_doc = [&](const std::string& session, const char* body, std::string* why) {
+      v1::CommitRequest req;
+      req.set_session(session);
+      auto* replace = req.add_operations()->mutable_doc_replace();
+      replace->set_collection("carts");
+      replace->set_id("cart-1");
+      replace->set_json(body);
+      v1::Receipt receipt;
+      auto status = c.txs->Commit(c.Ctx().get(), req, &receipt);
+      if (why != nullptr) *why = status.error_message();
+      return status.error_code();
+    };
+    const std::string e = begin(), f = begin();
+    REQUIRE(read_doc(e) == 1);
+    REQUIRE(read_doc(f) == 1);
+    REQUIRE(replace_doc(e, R"({"items":2})", nullptr) == grpc::StatusCode::OK);
+    REQUIRE(replace_doc(f, R"({"items":5})", &message) == grpc::StatusCode::ABORTED);
+    REQUIRE(message.find("cart-1") != std::string::npos);
+
     v1::RollbackRequest rollback;
     rollback.set_session(begin());
     v1::RollbackResponse rolled;

@@ -341,9 +341,12 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
   namespace doc = engines::document;
   PendingWrites local;
   const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
+  std::uint32_t id_index = 0;  // among the document operations other than assertions
   for (size_t op_index = 0; op_index < effects.doc_ops.size(); ++op_index) {
     doc::DocOp& op = effects.doc_ops[op_index];
     const std::string at = "operation " + std::to_string(op_index);
+    const std::uint32_t this_id_index = id_index;
+    if (op.type != doc::DocOp::Type::kAssert) ++id_index;
     if (op.type == doc::DocOp::Type::kCreateIndex) {
       VELLUM_RETURN_IF_ERROR(CreateIndex(views, state, pending, local, op, effects).WithContext(at));
       continue;
@@ -354,7 +357,7 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
       continue;
     }
     if (op.type == doc::DocOp::Type::kInsert && op.id.empty()) {
-      op.id = DerivedDocumentId(state.next_height(), accepted_index, static_cast<std::uint32_t>(op_index));
+      op.id = DerivedDocumentId(state.next_height(), accepted_index, this_id_index);
     }
     const indexes::MapId current{"doc", op.collection, ""};
     const indexes::MapId revisions{"doc", op.collection, "revisions"};
@@ -366,6 +369,14 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
     }
     const bool live = cur.has_value() && !cur->deleted;
     const std::string where = "document '" + op.id + "' in collection '" + op.collection + "'";
+    if (op.type == doc::DocOp::Type::kAssert) {
+      if (op.expected_version.has_value() ? !live || cur->version != *op.expected_version : live) {
+        return Aborted("conflict on " + where + ": read " +
+                       (op.expected_version ? "at version " + std::to_string(*op.expected_version) : std::string("absent")) +
+                       ", now " + (live ? "at version " + std::to_string(cur->version) : std::string("absent")));
+      }
+      continue;
+    }
     if (op.type == doc::DocOp::Type::kInsert && live) return AlreadyExists(where + " exists");
     if (op.type != doc::DocOp::Type::kInsert) {
       if (!live) return NotFound(where + " does not exist");
@@ -731,6 +742,15 @@ Result<std::shared_ptr<const LedgerDb::SignedCheckpoint>> LedgerDb::CheckpointOf
                     std::to_string(parsed->checkpoint.size));
   }
   return read_cache_->checkpoints.Insert(tree_size, std::move(parsed));
+}
+
+Result<std::optional<engines::document::Revision>> LedgerDb::ReadDoc(const StateAt& at, const std::string& collection,
+                                                                    const std::string& id) {
+  VELLUM_ASSIGN_OR_RETURN(std::optional<std::string> raw, CommittedValue(*at.views, *at.state, {"doc", collection, ""}, id));
+  if (!raw.has_value()) return std::optional<engines::document::Revision>();
+  VELLUM_ASSIGN_OR_RETURN(engines::document::Revision rev, engines::document::DecodeRevision(*raw));
+  if (rev.deleted) return std::optional<engines::document::Revision>();
+  return std::optional<engines::document::Revision>(std::move(rev));
 }
 
 Result<verifier::ViewProof> LedgerDb::ProveView(const StateAt& at, const indexes::MapId& id, std::uint64_t tree_size) {

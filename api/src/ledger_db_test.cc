@@ -1174,5 +1174,54 @@ TEST_CASE("History bundles prove each revision's transaction in the journal", "[
   CHECK(fails(*kv_bundle));
 }
 
+
+TEST_CASE("Document assertions: a read's version must still hold at commit", "[api][document][occ]") {
+  testing::TempDir dir;
+  auto db = LedgerDb::Create(dir.path(), "docs", SmallOptions());
+  REQUIRE(db.ok());
+  REQUIRE((*db)->Execute(DocTx({doc::DocOp::Type::kInsert, "c", "a", R"({"n":1})", std::nullopt})).ok());
+  auto assert_op = [](const char* id, std::optional<std::uint64_t> version) {
+    return doc::DocOp{doc::DocOp::Type::kAssert, "c", id, "", version};
+  };
+  CHECK((*db)->Execute(DocTx(assert_op("a", 1))).ok());
+  CHECK((*db)->Execute(DocTx(assert_op("a", 2))).status().code() == StatusCode::kAborted);
+  CHECK((*db)->Execute(DocTx(assert_op("a", std::nullopt))).status().code() == StatusCode::kAborted);
+  CHECK((*db)->Execute(DocTx(assert_op("b", std::nullopt))).ok());
+  CHECK((*db)->Execute(DocTx(assert_op("b", 1))).status().code() == StatusCode::kAborted);
+  const auto root = (*db)->State()->state->state_root();
+  // A failed assertion refuses the whole transaction: its write is not applied.
+  journal::Transaction tx;
+  for (const doc::DocOp& op : {assert_op("a", 7), doc::DocOp{doc::DocOp::Type::kReplace, "c", "a", R"({"n":2})", std::nullopt}}) {
+    auto body = doc::EncodeDocOp(op);
+    REQUIRE(body.ok());
+    tx.operations.push_back({doc::DocOpKind(op), *body});
+  }
+  auto refused = (*db)->Execute(tx);
+  CHECK(refused.status().code() == StatusCode::kAborted);
+  CHECK(refused.status().message().find("document 'a'") != std::string::npos);
+  CHECK((*db)->State()->state->state_root() == root);
+  // Assertions take no document id: an anonymous insert after one gets index 0.
+  journal::Transaction with_insert;
+  for (const doc::DocOp& op : {assert_op("a", 1), doc::DocOp{doc::DocOp::Type::kInsert, "c", "", R"({"n":3})", std::nullopt}}) {
+    auto body = doc::EncodeDocOp(op);
+    REQUIRE(body.ok());
+    with_insert.operations.push_back({doc::DocOpKind(op), *body});
+  }
+  auto receipt = (*db)->Execute(with_insert);
+  REQUIRE(receipt.ok());
+  auto at = (*db)->State();
+  REQUIRE(at.ok());
+  auto read = (*db)->ReadDoc(*at, "c", DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0));
+  REQUIRE(read.ok());
+  REQUIRE(read->has_value());
+  CHECK((*read)->json == R"({"n":3})");
+  // Its history proof ties it to that transaction.
+  auto history = AnswerQuery(**db, {{"kind", "doc.history"}, {"collection", "c"},
+                                    {"id", DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0)}});
+  REQUIRE(history.ok());
+  const merkle::Checkpoint cp = SignedCheckpoint(**db);
+  CHECK(verifier::EvaluateBundle(*history, cp.size, cp.root).ok());
+}
+
 }  // namespace
 }  // namespace vellum::api

@@ -314,6 +314,7 @@ Status CheckRevisionTransaction(const std::string& collection, const std::string
     if (!doc::IsDocOp(op.kind)) continue;
     auto decoded = doc::DecodeDocOp(op.kind, op.body);
     if (!decoded.ok()) return fail("a document operation", "a malformed one");
+    if (decoded->type == doc::DocOp::Type::kAssert) continue;  // writes nothing, takes no id
     const std::string op_id = decoded->type == doc::DocOp::Type::kInsert && decoded->id.empty()
                                   ? doc::DerivedDocumentId(header.height, proof.index_in_block, doc_index)
                                   : decoded->id;

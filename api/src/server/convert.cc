@@ -110,6 +110,15 @@ Result<journal::Operation> ToOperation(const v1::Operation& op) {
       d.json = op.doc_set_validator().schema();
       return DocOperation(std::move(d));
     }
+    case v1::Operation::kDocAssert: {
+      const auto& m = op.doc_assert();
+      doc::DocOp d;
+      d.type = doc::DocOp::Type::kAssert;
+      d.collection = m.collection();
+      d.id = m.id();
+      if (m.has_expected_version()) d.expected_version = m.expected_version();
+      return DocOperation(std::move(d));
+    }
     case v1::Operation::OP_NOT_SET:
       break;
   }

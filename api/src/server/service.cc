@@ -40,6 +40,7 @@ struct Session {
   StateAt snapshot;
   std::uint64_t snapshot_height = 0;
   std::map<std::pair<std::string, std::string>, std::optional<std::string>> reads;  // (ns, key) -> value
+  std::map<std::pair<std::string, std::string>, std::optional<std::uint64_t>> doc_reads;  // (collection, id) -> version
   Clock::time_point last_used;
   bool committing = false;
 };
@@ -466,6 +467,33 @@ class TransactionServiceImpl final : public v1::TransactionService::CallbackServ
     return impl_->Finish(ctx, kMethod, Status::Ok());
   }
 
+  grpc::ServerUnaryReactor* SessionDocGet(grpc::CallbackServerContext* ctx, const v1::SessionDocGetRequest* req,
+                                          v1::SessionDocGetResponse* resp) override {
+    constexpr const char* kMethod = "SessionDocGet";
+    auto session = impl_->FindSession(ctx, kMethod, req->session(), Role::kWrite);
+    if (!session.ok()) return impl_->Finish(ctx, kMethod, session.status());
+    Session& s = **session;
+    auto rev = s.db->ReadDoc(s.snapshot, req->collection(), req->id());
+    if (!rev.ok()) return impl_->Finish(ctx, kMethod, rev.status());
+    {
+      std::lock_guard lock(impl_->sessions_mu);
+      s.doc_reads[{req->collection(), req->id()}] =
+          rev->has_value() ? std::optional<std::uint64_t>((*rev)->version) : std::nullopt;
+      s.last_used = Clock::now();
+    }
+    resp->set_found(rev->has_value());
+    if (rev->has_value()) {
+      v1::Document* d = resp->mutable_document();
+      d->set_id(req->id());
+      d->set_version((*rev)->version);
+      d->set_height((*rev)->height);
+      d->set_index_in_block((*rev)->index_in_block);
+      d->set_time_us((*rev)->time_us);
+      d->set_json((*rev)->json);
+    }
+    return impl_->Finish(ctx, kMethod, Status::Ok());
+  }
+
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* ctx, const v1::CommitRequest* req,
                                    v1::Receipt* resp) override {
     constexpr const char* kMethod = "Commit";
@@ -486,6 +514,12 @@ class TransactionServiceImpl final : public v1::TransactionService::CallbackServ
         assert_op->set_namespace_(where.first);
         assert_op->set_key(where.second);
         if (value.has_value()) assert_op->set_expected(*value);
+      }
+      for (const auto& [where, version] : session->doc_reads) {
+        auto* assert_op = ops->Add()->mutable_doc_assert();
+        assert_op->set_collection(where.first);
+        assert_op->set_id(where.second);
+        if (version.has_value()) assert_op->set_expected_version(*version);
       }
     }
     ops->MergeFrom(req->operations());
@@ -509,7 +543,8 @@ class TransactionServiceImpl final : public v1::TransactionService::CallbackServ
     auto* reactor = ctx->DefaultReactor();
     const std::string id = req->session();
     // The receipt's document ids count only the client's operations; the
-    // assertions come first, and are not document operations.
+    // assertions come first and take no document id (document assertions
+    // are skipped when ids are derived).
     impl_->Commit(ctx, reactor, kMethod, session->db, std::move(tx).value(), ops, resp, [this, ops, id] {
       delete ops;
       std::lock_guard lock(impl_->sessions_mu);

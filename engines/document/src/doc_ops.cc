@@ -35,6 +35,7 @@ std::uint16_t DocOpKind(const DocOp& op) {
     case DocOp::Type::kDelete: return kOpDocDelete;
     case DocOp::Type::kCreateIndex: return kOpDocCreateIndex;
     case DocOp::Type::kSetValidator: return kOpDocSetValidator;
+    case DocOp::Type::kAssert: return kOpDocAssert;
   }
   return kOpDocInsert;
 }
@@ -62,7 +63,8 @@ Result<std::string> EncodeDocOp(const DocOp& op) {
     return w.Take();
   }
   w.Bytes(op.id);
-  if (op.type != DocOp::Type::kDelete) {
+  const bool has_body = op.type == DocOp::Type::kInsert || op.type == DocOp::Type::kReplace;
+  if (has_body) {
     VELLUM_ASSIGN_OR_RETURN(std::string canonical, CanonicalObject(op.json));
     w.Bytes(canonical);
   }
@@ -78,6 +80,7 @@ Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body) {
     case kOpDocDelete: op.type = DocOp::Type::kDelete; break;
     case kOpDocCreateIndex: op.type = DocOp::Type::kCreateIndex; break;
     case kOpDocSetValidator: op.type = DocOp::Type::kSetValidator; break;
+    case kOpDocAssert: op.type = DocOp::Type::kAssert; break;
     default: return InvalidArgument("operation kind " + std::to_string(kind) + " is not a document operation");
   }
   ByteReader r(body, "document operation");
@@ -97,7 +100,8 @@ Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body) {
   }
   op.id = std::string(r.Bytes(kMaxDocumentIdSize));
   std::string_view json;
-  if (op.type != DocOp::Type::kDelete) json = r.Bytes(kMaxDocumentSize);
+  const bool has_body = op.type == DocOp::Type::kInsert || op.type == DocOp::Type::kReplace;
+  if (has_body) json = r.Bytes(kMaxDocumentSize);
   if (op.type != DocOp::Type::kInsert) {
     const std::uint8_t has = r.U8();
     if (r.ok() && has > 1) r.Fail("version flag must be 0 or 1");
@@ -106,7 +110,7 @@ Result<DocOp> DecodeDocOp(std::uint16_t kind, std::string_view body) {
   if (r.ok() && op.collection.empty()) r.Fail("collection name must not be empty");
   if (r.ok() && op.type != DocOp::Type::kInsert && op.id.empty()) r.Fail("document id must not be empty");
   VELLUM_RETURN_IF_ERROR(r.Finish());
-  if (op.type != DocOp::Type::kDelete) {
+  if (has_body) {
     VELLUM_ASSIGN_OR_RETURN(op.json, CanonicalObject(json));
     if (op.json != json) return InvalidArgument("document is not in canonical JSON form");
   }

@@ -105,9 +105,7 @@ Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::u
 // (docs/FORMAT.md, "Idempotency tokens").
 indexes::MapId TokensMap();
 
-// The id a document insert without one gets: from its place in the journal
-// (block height, index of its transaction in the block, index among the
-// transaction's document operations), which replay reproduces exactly.
+// The id a document insert without one gets (engines::document::DerivedDocumentId).
 std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index);
 
 // A state of the views as of some block, readable for as long as the handle
@@ -154,6 +152,9 @@ class LedgerDb final : private journal::StateHook {
 
   // A key-value read without a proof (interactive transactions record it).
   Result<std::optional<std::string>> ReadKv(const StateAt& at, const std::string& ns, const std::string& key);
+  // The live revision of a document without a proof (nullopt: none is live).
+  Result<std::optional<engines::document::Revision>> ReadDoc(const StateAt& at, const std::string& collection,
+                                                            const std::string& id);
 
   // A signed checkpoint (C2SP note) with its parsed body.
   struct SignedCheckpoint {

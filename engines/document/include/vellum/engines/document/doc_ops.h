@@ -19,6 +19,9 @@
 //   replace COLL ID JSON EXPECTED_VERSION?   (NOT_FOUND if not live; ABORTED on a version mismatch)
 //   delete  COLL ID EXPECTED_VERSION?
 //   create_index  COLL PATH   (ALREADY_EXISTS if declared; built from the live documents)
+//   assert  COLL ID EXPECTED_VERSION?        (ABORTED unless the live document is at
+//                             that version, or, without one, unless none is live;
+//                             writes nothing: an interactive session's read)
 //   set_validator COLL SCHEMA (canonical JSON schema, see validator.h; empty removes it).
 //                             Inserts and replaces after it must satisfy it;
 //                             documents already stored are not re-checked.
@@ -41,6 +44,7 @@ inline constexpr std::uint16_t kOpDocReplace = 0x0301;
 inline constexpr std::uint16_t kOpDocDelete = 0x0302;
 inline constexpr std::uint16_t kOpDocCreateIndex = 0x0303;
 inline constexpr std::uint16_t kOpDocSetValidator = 0x0304;
+inline constexpr std::uint16_t kOpDocAssert = 0x0305;
 inline constexpr size_t kMaxCollectionNameSize = 255;
 inline constexpr size_t kMaxDocumentIdSize = 512;
 inline constexpr size_t kMaxDocumentSize = 1u << 20;
@@ -48,7 +52,7 @@ inline constexpr size_t kMaxDocumentSize = 1u << 20;
 inline bool IsDocOp(std::uint16_t kind) { return kind >= 0x0300 && kind <= 0x03ff; }
 
 struct DocOp {
-  enum class Type : std::uint8_t { kInsert, kReplace, kDelete, kCreateIndex, kSetValidator };
+  enum class Type : std::uint8_t { kInsert, kReplace, kDelete, kCreateIndex, kSetValidator, kAssert };
   Type type = Type::kInsert;
   std::string collection;
   std::string id;                              // insert: may be empty (derived)
@@ -78,7 +82,8 @@ Result<Revision> DecodeRevision(std::string_view bytes);
 
 // The id a document insert without one gets: from its place in the journal
 // (block height, index of its transaction in the block, index among the
-// transaction's document operations), which replay reproduces exactly.
+// transaction's document operations other than assertions), which replay
+// reproduces exactly.
 std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index);
 
 // The revisions-map key of (id, version), and the prefix of all of id's.
