@@ -210,12 +210,11 @@ std::optional<std::vector<merkle::MapRangeQuery>> IndexRanges(const Filter& filt
     }
     return all;
   }
-  // Priority: an $eq, then an $in, then an ordered comparison.
-  for (const Op want : {Op::kEq, Op::kIn, Op::kGt}) {
+  // Priority: an $eq, then an $in, then an ordered comparison; the first of each.
+  auto priority = [](Op op) { return op == Op::kEq ? 0 : op == Op::kIn ? 1 : 2; };
+  for (int want = 0; want < 3; ++want) {
     for (const auto& c : conjuncts) {
-      if (c.path != path) continue;
-      const bool ordered = c.op == Op::kGt || c.op == Op::kGte || c.op == Op::kLt || c.op == Op::kLte;
-      if (want == Op::kGt ? !ordered : c.op != want) continue;
+      if (c.path != path || priority(c.op) != want) continue;
       // An empty list ($in []) is left to a scan: every plan reads a view.
       if (auto ranges = ConjunctRanges(c); ranges.has_value() && !ranges->empty()) return ranges;
     }
