@@ -247,24 +247,22 @@ Result<verifier::Bundle> AnswerQuery(LedgerDb& db, const json& query, const Quer
   } else {  // doc.history (BundleCatalogKeys refused anything else)
     const std::string collection = Str(query, "collection"), id = Str(query, "id");
     VELLUM_ASSIGN_OR_RETURN(auto answer, db.ProveDocHistory(at, collection, id, cp.size));
-    AddView(bundle, std::move(answer));
-    // Each revision's transaction, proven in the journal.
-    VELLUM_ASSIGN_OR_RETURN(std::optional<MapAt> revisions, FindMap(at, {"doc", collection, "revisions"}));
-    if (revisions.has_value()) {
-      VELLUM_ASSIGN_OR_RETURN(merkle::MapRangeResult range,
-                              revisions->reader.Range(*revisions->version, engines::document::HistoryQuery(id)));
-      if (range.entries.size() > verifier::kMaxBundleTransactions) {
+    // Each revision's transaction, proven in the journal. The revisions are
+    // the entries the range proof reveals with their values, in key order.
+    const std::string prefix = engines::document::RevisionPrefix(id);
+    for (const auto& node : answer.map.nodes) {
+      if (node.type != merkle::MapProofNode::Type::kEntryWithValue || !node.key.starts_with(prefix)) continue;
+      if (bundle.transactions.size() == verifier::kMaxBundleTransactions) {
         return ResourceExhausted("document '" + id + "' has more than " +
                                  std::to_string(verifier::kMaxBundleTransactions) + " revisions");
       }
-      for (const auto& e : range.entries) {
-        VELLUM_ASSIGN_OR_RETURN(engines::document::Revision rev, engines::document::DecodeRevision(e.value));
-        VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, db.journal().GetBlock(rev.height));
-        VELLUM_ASSIGN_OR_RETURN(journal::TransactionProof proof,
-                                db.journal().ProveTransaction(header.first_tx_seq + rev.index_in_block, cp.size));
-        bundle.transactions.push_back(std::move(proof));
-      }
+      VELLUM_ASSIGN_OR_RETURN(engines::document::Revision rev, engines::document::DecodeRevision(node.value));
+      VELLUM_ASSIGN_OR_RETURN(journal::BlockHeader header, db.journal().GetBlock(rev.height));
+      VELLUM_ASSIGN_OR_RETURN(journal::TransactionProof proof,
+                              db.journal().ProveTransaction(header.first_tx_seq + rev.index_in_block, cp.size));
+      bundle.transactions.push_back(std::move(proof));
     }
+    AddView(bundle, std::move(answer));
   }
 
   // The answer comes from the same committed state as the proofs, read
