@@ -342,11 +342,17 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
   PendingWrites local;
   const indexes::MapSpec plain{merkle::MapKind::kPlain, merkle::kZeroHash};
   std::uint32_t id_index = 0;  // among the document operations other than assertions
+  // Each collection's indexes and validator, read once per transaction; only
+  // this transaction's create_index/set_validator change them meanwhile.
+  std::map<std::string, CollectionMeta> metas;
   for (size_t op_index = 0; op_index < effects.doc_ops.size(); ++op_index) {
     doc::DocOp& op = effects.doc_ops[op_index];
     const std::string at = "operation " + std::to_string(op_index);
     const std::uint32_t this_id_index = id_index;
     if (op.type != doc::DocOp::Type::kAssert) ++id_index;
+    if (op.type == doc::DocOp::Type::kCreateIndex || op.type == doc::DocOp::Type::kSetValidator) {
+      metas.erase(op.collection);
+    }
     if (op.type == doc::DocOp::Type::kCreateIndex) {
       VELLUM_RETURN_IF_ERROR(CreateIndex(views, state, pending, local, op, effects).WithContext(at));
       continue;
@@ -385,7 +391,12 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
                        std::to_string(*op.expected_version));
       }
     }
-    VELLUM_ASSIGN_OR_RETURN(CollectionMeta meta, ReadMeta(views, state, pending, local, op.collection));
+    auto cached = metas.find(op.collection);
+    if (cached == metas.end()) {
+      VELLUM_ASSIGN_OR_RETURN(CollectionMeta read, ReadMeta(views, state, pending, local, op.collection));
+      cached = metas.emplace(op.collection, std::move(read)).first;
+    }
+    const CollectionMeta& meta = cached->second;
     std::optional<nlohmann::json> after;
     if (op.type != doc::DocOp::Type::kDelete) {
       VELLUM_ASSIGN_OR_RETURN(after, doc::ParseJson(op.json));
