@@ -717,10 +717,8 @@ using DigestBase = v1::DigestService::WithCallbackMethod_GetDigest<v1::DigestSer
 // The tree size a proof request means (0: the newest checkpoint's).
 Result<std::uint64_t> TreeSize(LedgerDb& db, std::uint64_t requested) {
   if (requested != 0) return requested;
-  VELLUM_ASSIGN_OR_RETURN(std::string note, db.journal().Checkpoint());
-  VELLUM_ASSIGN_OR_RETURN(merkle::SignedNote parsed, merkle::ParseSignedNote(note));
-  VELLUM_ASSIGN_OR_RETURN(merkle::Checkpoint cp, merkle::ParseCheckpointBody(parsed.body));
-  return cp.size;
+  VELLUM_ASSIGN_OR_RETURN(auto latest, db.LatestCheckpoint());
+  return latest->checkpoint.size;
 }
 
 Result<merkle::Hash> RootOf(LedgerDb& db, std::uint64_t size) {
@@ -745,12 +743,10 @@ class DigestServiceImpl final : public DigestBase {
   grpc::ServerUnaryReactor* GetDigest(grpc::CallbackServerContext* ctx, const v1::DigestRequest* req,
                                       v1::DigestResponse* resp) override {
     return impl_->OnLedger(ctx, "GetDigest", req->ledger(), Role::kRead, [&](LedgerDb& db) -> Status {
-      VELLUM_ASSIGN_OR_RETURN(std::string note, db.journal().Checkpoint());
-      VELLUM_ASSIGN_OR_RETURN(merkle::SignedNote parsed, merkle::ParseSignedNote(note));
-      VELLUM_ASSIGN_OR_RETURN(merkle::Checkpoint cp, merkle::ParseCheckpointBody(parsed.body));
-      resp->set_checkpoint(std::move(note));
-      resp->set_tree_size(cp.size);
-      resp->set_root(Bytes(cp.root));
+      VELLUM_ASSIGN_OR_RETURN(auto latest, db.LatestCheckpoint());
+      resp->set_checkpoint(latest->note);
+      resp->set_tree_size(latest->checkpoint.size);
+      resp->set_root(Bytes(latest->checkpoint.root));
       return Status::Ok();
     });
   }
