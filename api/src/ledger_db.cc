@@ -59,9 +59,6 @@ class ReadCache {
 
 indexes::MapId TokensMap() { return {"sys", "tokens", ""}; }
 
-std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index) {
-  return engines::document::DerivedDocumentId(height, index_in_block, doc_op_index);
-}
 
 Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx) {
   TransactionEffects effects;
@@ -363,7 +360,7 @@ Status ResolveDocOps(const indexes::Views& views, const indexes::StateView& stat
       continue;
     }
     if (op.type == doc::DocOp::Type::kInsert && op.id.empty()) {
-      op.id = DerivedDocumentId(state.next_height(), accepted_index, this_id_index);
+      op.id = doc::DerivedDocumentId(state.next_height(), accepted_index, this_id_index);
     }
     const indexes::MapId current{"doc", op.collection, ""};
     const indexes::MapId revisions{"doc", op.collection, "revisions"};

@@ -1121,7 +1121,7 @@ TEST_CASE("History bundles prove each revision's transaction in the journal", "[
   first.operations.push_back({doc::kOpDocInsert, *insert});
   auto receipt = (*db)->Execute(first);
   REQUIRE(receipt.ok());
-  const std::string id = DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0);
+  const std::string id = doc::DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0);
   for (int n = 1; n <= 3; ++n) {
     REQUIRE((*db)->Execute(DocTx({doc::DocOp::Type::kReplace, "c", id, "{\"n\":" + std::to_string(n) + "}", std::nullopt})).ok());
   }
@@ -1211,13 +1211,13 @@ TEST_CASE("Document assertions: a read's version must still hold at commit", "[a
   REQUIRE(receipt.ok());
   auto at = (*db)->State();
   REQUIRE(at.ok());
-  auto read = (*db)->ReadDoc(*at, "c", DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0));
+  auto read = (*db)->ReadDoc(*at, "c", doc::DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0));
   REQUIRE(read.ok());
   REQUIRE(read->has_value());
   CHECK((*read)->json == R"({"n":3})");
   // Its history proof ties it to that transaction.
   auto history = AnswerQuery(**db, {{"kind", "doc.history"}, {"collection", "c"},
-                                    {"id", DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0)}});
+                                    {"id", doc::DerivedDocumentId(receipt->block_height, receipt->index_in_block, 0)}});
   REQUIRE(history.ok());
   const merkle::Checkpoint cp = SignedCheckpoint(**db);
   CHECK(verifier::EvaluateBundle(*history, cp.size, cp.root).ok());

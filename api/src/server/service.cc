@@ -138,9 +138,10 @@ struct Services::Impl {
     for (const auto& op : ops) {
       switch (op.op_case()) {
         case v1::Operation::kDocInsert:
-          out->add_document_ids(op.doc_insert().id().empty()
-                                    ? DerivedDocumentId(receipt.block_height, receipt.index_in_block, doc_index)
-                                    : op.doc_insert().id());
+          out->add_document_ids(
+              op.doc_insert().id().empty()
+                  ? engines::document::DerivedDocumentId(receipt.block_height, receipt.index_in_block, doc_index)
+                  : op.doc_insert().id());
           ++doc_index;
           break;
         case v1::Operation::kDocReplace:

@@ -105,9 +105,6 @@ Status ReplayBlocks(const journal::Snapshot& journal, std::uint64_t from, std::u
 // (docs/FORMAT.md, "Idempotency tokens").
 indexes::MapId TokensMap();
 
-// The id a document insert without one gets (engines::document::DerivedDocumentId).
-std::string DerivedDocumentId(std::uint64_t height, std::uint32_t index_in_block, std::uint32_t doc_op_index);
-
 // A state of the views as of some block, readable for as long as the handle
 // lives (it may own a private replay of the journal).
 struct StateAt {
