@@ -9,6 +9,8 @@
 // storage bytes per update (journal + views, all versions kept).
 //
 // Run: build/bin/vellum-bench-views [--keys 1000000] [--seconds 10] [--dir DIR]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <functional>
@@ -155,16 +157,23 @@ int main(int argc, char** argv) {
     const std::uint64_t bytes_after = JournalBytes(**db) + views_after.file_bytes;
     const double puts = static_cast<double>(txs * block_keys);
     std::printf("blocks of %zu random puts at %zu keys, %zu tx in flight: %.0f puts/s durable, %.1f tx/block, "
-                "commit p50 %.2f ms p99 %.2f ms, storage %.0f bytes/update (journal+views, all versions)\n",
+                "commit p50 %.2f ms p99 %.2f ms, storage %.0f bytes/update (journal + views file), "
+                "%.0f bytes/update written by view flushes\n",
                 block_keys, loaded.size(), phase_inflight, puts / s,
                 static_cast<double>(txs) / static_cast<double>((*db)->journal().size() - blocks_before),
                 Percentile(lat, 0.5) / 1000, Percentile(lat, 0.99) / 1000,
-                static_cast<double>(bytes_after - bytes_before) / puts);
+                static_cast<double>(bytes_after - bytes_before) / puts,
+                static_cast<double>(views_after.flushed_bytes - views_before.flushed_bytes) / puts);
   }
   const auto st = (*db)->view_store().stats();
-  std::printf("views: %llu pages, %llu values, %llu flushes, %.1f MiB views file\n",
-              static_cast<unsigned long long>(st.pages), static_cast<unsigned long long>(st.values),
-              static_cast<unsigned long long>(st.flushes), static_cast<double>(st.file_bytes) / (1 << 20));
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  std::printf("views: %llu pages (%llu dropped: no flushed state reached them), %llu values (%llu dropped), "
+              "%llu flushes, %.1f MiB views file, peak RSS %.0f MiB\n",
+              static_cast<unsigned long long>(st.pages), static_cast<unsigned long long>(st.dropped_pages),
+              static_cast<unsigned long long>(st.values), static_cast<unsigned long long>(st.dropped_values),
+              static_cast<unsigned long long>(st.flushes), static_cast<double>(st.file_bytes) / (1 << 20),
+              static_cast<double>(usage.ru_maxrss) / 1024);
   db->reset();
   std::filesystem::remove_all(dir);
   return 0;

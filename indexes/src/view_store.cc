@@ -62,11 +62,12 @@ class MemoryViewStore final : public ViewStore {
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
 
-  void Commit(std::uint64_t height, std::string record) override {
+  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId>) override {
     std::unique_lock lock(mu_);
     committed_nodes_ = nodes_.size();
     committed_values_ = values_.size();
     records_[height] = std::move(record);
+    return nullptr;  // nothing is ever dropped
   }
   void Rollback() override {
     std::unique_lock lock(mu_);
@@ -90,7 +91,10 @@ class MemoryViewStore final : public ViewStore {
   }
   ViewStoreStats stats() const override {
     std::shared_lock lock(mu_);
-    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0, 0};
+    ViewStoreStats s;
+    s.pages = nodes_.size();
+    s.values = values_.size();
+    return s;
   }
 
  private:
@@ -153,7 +157,43 @@ struct PendingRecord {
   std::string bytes;
   NodeId last_node;
   ValueRef last_value;
+  std::vector<NodeId> roots;
 };
+
+// Pages and values a flush did not write (no durable state reaches them),
+// kept in memory until every state that may reach them is unpinned.
+struct Dropped {
+  std::vector<std::weak_ptr<const void>> pins;
+  std::unordered_map<NodeId, std::shared_ptr<const MapNode>> nodes;
+  std::unordered_map<ValueRef, std::shared_ptr<const std::string>> values;
+  bool expired() const {
+    return std::all_of(pins.begin(), pins.end(), [](const auto& p) { return p.expired(); });
+  }
+};
+
+// Which pages and values of a flush window (ids first_node.., first_value..)
+// the flushed state reaches from `roots`.
+struct Reached {
+  std::vector<char> nodes;
+  std::vector<char> values;
+};
+Reached Reach(const std::vector<NodeId>& roots, NodeId first_node, const std::vector<std::shared_ptr<const MapNode>>& nodes,
+              ValueRef first_value, size_t value_count) {
+  Reached r{std::vector<char>(nodes.size(), 0), std::vector<char>(value_count, 0)};
+  WalkPages(roots, [&](NodeId id) -> const MapNode* {
+    if (id < first_node || id - first_node >= nodes.size() || r.nodes[id - first_node] != 0) return nullptr;
+    r.nodes[id - first_node] = 1;
+    const MapNode* page = nodes[id - first_node].get();
+    if (page->level == 0) {
+      for (size_t i = 0; i < page->items.size(); ++i) {
+        const ValueRef ref = page->value_ref(i);
+        if (ref >= first_value && ref - first_value < value_count) r.values[ref - first_value] = 1;
+      }
+    }
+    return page;
+  });
+  return r;
+}
 
 class LmdbViewStore final : public ViewStore {
   class Nodes final : public NodeStore {
@@ -209,18 +249,21 @@ class LmdbViewStore final : public ViewStore {
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
 
-  void Commit(std::uint64_t height, std::string record) override {
+  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId> roots) override {
     bool flush = false;
+    std::shared_ptr<const void> pin;
+    std::vector<Dropped> expired;  // freed outside the lock
     {
       std::lock_guard lock(mu_);
       committed_node_ = first_unflushed_node_ + unflushed_nodes_.size() - 1;
       committed_value_ = first_unflushed_value_ + unflushed_values_.size() - 1;
-      pending_records_.push_back({height, std::move(record), committed_node_, committed_value_});
-      ++commits_since_flush_;
-      flush = options_.flush_every_blocks != 0 && commits_since_flush_ >= options_.flush_every_blocks;
-      if (flush) commits_since_flush_ = 0;
+      pending_records_.push_back({height, std::move(record), committed_node_, committed_value_, std::move(roots)});
+      flush = FlushDue();
+      pin = pin_;
+      TakeExpired(expired);
     }
     if (flush) flush_cv_.notify_all();
+    return pin;
   }
 
   void Rollback() override {
@@ -300,6 +343,9 @@ class LmdbViewStore final : public ViewStore {
     s.flushes = flushes_;
     s.failed_flushes = flush_attempts_ - flushes_;
     s.flushed_bytes = flushed_bytes_;
+    s.dropped_pages = dropped_pages_;
+    s.dropped_values = dropped_values_;
+    for (const Dropped& d : dropped_) s.pinned_pages += d.nodes.size();
     MDB_envinfo info;
     MDB_stat st;
     if (mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &st) == 0) {
@@ -333,6 +379,9 @@ class LmdbViewStore final : public ViewStore {
         return NotFound("no map page " + std::to_string(id));
       }
       if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+      for (const Dropped& d : dropped_) {
+        if (auto it = d.nodes.find(id); it != d.nodes.end()) return it->second;
+      }
     }
     if (id == kNoNode) return NotFound("no map page 0");
     ReadTxn txn(env_);
@@ -356,6 +405,9 @@ class LmdbViewStore final : public ViewStore {
         const std::uint64_t i = ref - first_unflushed_value_;
         if (i < unflushed_values_.size()) return *unflushed_values_[i];
         return NotFound("no value " + std::to_string(ref));
+      }
+      for (const Dropped& d : dropped_) {
+        if (auto it = d.values.find(ref); it != d.values.end()) return *it->second;
       }
     }
     if (ref == 0) return NotFound("no value 0");
@@ -382,11 +434,7 @@ class LmdbViewStore final : public ViewStore {
   void RunFlusher() {
     std::unique_lock lock(mu_);
     for (;;) {
-      auto ready = [&] {
-        return stopping_ || ((flush_requested_ || (options_.flush_every_blocks != 0 &&
-                                                   pending_records_.size() >= options_.flush_every_blocks)) &&
-                             !pending_records_.empty());
-      };
+      auto ready = [&] { return stopping_ || ((flush_requested_ || FlushDue()) && !pending_records_.empty()); };
       if (!flush_status_.ok()) {
         // The last flush failed (e.g. a full map): retry on an explicit
         // request or after a pause, never in a busy loop.
@@ -407,18 +455,37 @@ class LmdbViewStore final : public ViewStore {
           unflushed_values_.begin() + static_cast<long>(record.last_value + 1 - first_unflushed_value_));
       const NodeId first_node = first_unflushed_node_;
       const ValueRef first_value = first_unflushed_value_;
+      // States committed from now on derive from `record` and reach none of
+      // the pages this flush may drop: they get a new pin.
+      rotated_pins_.push_back(pin_);
+      pin_ = std::make_shared<const char>(0);
       lock.unlock();
 
+      const Reached reached = Reach(record.roots, first_node, nodes, first_value, values.size());
       std::uint64_t bytes = 0;
-      Status status = WriteFlush(first_node, nodes, first_value, values, record, bytes);
+      Status status = WriteFlush(first_node, nodes, first_value, values, reached, record, bytes);
 
       lock.lock();
       ++flush_attempts_;
       if (status.ok()) {
-        // The flushed pages leave the unflushed window; keep them cached.
+        // The flushed pages leave the unflushed window; keep them cached. The
+        // dropped ones stay readable while a state that reaches them is pinned.
+        Dropped dropped;
+        dropped.pins = std::move(rotated_pins_);
+        rotated_pins_.clear();
         for (size_t i = 0; i < nodes.size(); ++i) {
-          if (cache_.size() < options_.page_cache_entries) cache_.emplace(first_node + i, nodes[i]);
+          if (reached.nodes[i] == 0) {
+            dropped.nodes.emplace(first_node + i, nodes[i]);
+          } else if (cache_.size() < options_.page_cache_entries) {
+            cache_.emplace(first_node + i, nodes[i]);
+          }
         }
+        for (size_t i = 0; i < values.size(); ++i) {
+          if (reached.values[i] == 0) dropped.values.emplace(first_value + i, values[i]);
+        }
+        dropped_pages_ += dropped.nodes.size();
+        dropped_values_ += dropped.values.size();
+        if (!dropped.nodes.empty() || !dropped.values.empty()) dropped_.push_back(std::move(dropped));
         unflushed_nodes_.erase(unflushed_nodes_.begin(), unflushed_nodes_.begin() + static_cast<long>(nodes.size()));
         unflushed_values_.erase(unflushed_values_.begin(), unflushed_values_.begin() + static_cast<long>(values.size()));
         first_unflushed_node_ += nodes.size();
@@ -435,9 +502,28 @@ class LmdbViewStore final : public ViewStore {
     }
   }
 
+  // True when a background flush is due (mu_ held).
+  bool FlushDue() const {
+    return (options_.flush_every_blocks != 0 && pending_records_.size() >= options_.flush_every_blocks) ||
+           (options_.flush_every_pages != 0 && unflushed_nodes_.size() >= options_.flush_every_pages);
+  }
+
+  // Moves the dropped pages no pinned state can reach any more into `out` (mu_ held).
+  void TakeExpired(std::vector<Dropped>& out) {
+    for (auto it = dropped_.begin(); it != dropped_.end();) {
+      if (it->expired()) {
+        out.push_back(std::move(*it));
+        it = dropped_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  // Writes the pages and values of the window that `reached` marks, then the record.
   Status WriteFlush(NodeId first_node, const std::vector<std::shared_ptr<const MapNode>>& nodes, ValueRef first_value,
-                    const std::vector<std::shared_ptr<const std::string>>& values, const PendingRecord& record,
-                    std::uint64_t& bytes) {
+                    const std::vector<std::shared_ptr<const std::string>>& values, const Reached& reached,
+                    const PendingRecord& record, std::uint64_t& bytes) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc != 0) return LmdbError(rc, "begin view flush");
@@ -447,6 +533,7 @@ class LmdbViewStore final : public ViewStore {
     };
     char key[8];
     for (size_t i = 0; i < nodes.size(); ++i) {
+      if (reached.nodes[i] == 0) continue;
       const std::string encoded = EncodeMapNode(*nodes[i]);
       bytes += encoded.size();
       PutBigEndian64(key, first_node + i);
@@ -454,6 +541,7 @@ class LmdbViewStore final : public ViewStore {
       if ((rc = mdb_put(txn, pages_, &k, &v, MDB_APPEND)) != 0) return fail(rc, "append map page");
     }
     for (size_t i = 0; i < values.size(); ++i) {
+      if (reached.values[i] == 0) continue;
       bytes += values[i]->size();
       PutBigEndian64(key, first_value + i);
       MDB_val k{8, key}, v = Val(*values[i]);
@@ -482,7 +570,12 @@ class LmdbViewStore final : public ViewStore {
   NodeId committed_node_ = 0;
   ValueRef committed_value_ = 0;
   std::deque<PendingRecord> pending_records_;
-  std::uint64_t commits_since_flush_ = 0;
+  // Handed to states as they commit; replaced when a flush picks its record.
+  std::shared_ptr<const void> pin_ = std::make_shared<const char>(0);
+  std::vector<std::weak_ptr<const void>> rotated_pins_;  // since the last successful flush
+  std::deque<Dropped> dropped_;
+  std::uint64_t dropped_pages_ = 0;
+  std::uint64_t dropped_values_ = 0;
   bool flush_requested_ = false;
   bool stopping_ = false;
   Status flush_status_;
@@ -539,11 +632,12 @@ class OverlayViewStore final : public ViewStore {
       : base_(base), latest_(std::move(start)), node_api_(this), value_api_(this) {}
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
-  void Commit(std::uint64_t height, std::string record) override {
+  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId>) override {
     std::lock_guard lock(mu_);
     committed_nodes_ = nodes_.size();
     committed_values_ = values_.size();
     latest_ = StateRecord{height, std::move(record)};
+    return nullptr;  // nothing is ever dropped
   }
   void Rollback() override {
     std::lock_guard lock(mu_);
@@ -560,7 +654,10 @@ class OverlayViewStore final : public ViewStore {
   }
   ViewStoreStats stats() const override {
     std::lock_guard lock(mu_);
-    return {nodes_.size(), values_.size(), 0, 0, 0, 0, 0, 0};
+    ViewStoreStats s;
+    s.pages = nodes_.size();
+    s.values = values_.size();
+    return s;
   }
 
  private:

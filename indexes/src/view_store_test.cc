@@ -27,9 +27,12 @@ MapVersion ParseRecord(const std::string& bytes) {
   return v;
 }
 
-// Applies `blocks` batches of random puts, committing each as a height.
+// Applies `blocks` batches of random puts, committing each as a height; the
+// pins of the committed states go to `pins` if given.
 std::vector<MapVersion> Fill(ViewStore& store, AuthenticatedMap& map, std::map<std::string, std::string>& model,
-                             int blocks, std::uint64_t first_height, MapVersion base, std::mt19937_64& rng) {
+                             int blocks, std::uint64_t first_height, MapVersion base, std::mt19937_64& rng,
+                             std::vector<std::shared_ptr<const void>>* pins = nullptr,
+                             std::vector<std::map<std::string, std::string>>* models = nullptr) {
   std::vector<MapVersion> versions;
   for (int b = 0; b < blocks; ++b) {
     std::vector<MapMutation> batch;
@@ -42,7 +45,9 @@ std::vector<MapVersion> Fill(ViewStore& store, AuthenticatedMap& map, std::map<s
     auto next = map.Apply(base, std::move(batch));
     REQUIRE(next.ok());
     base = *next;
-    store.Commit(first_height + static_cast<std::uint64_t>(b), RecordOf(base));
+    auto pin = store.Commit(first_height + static_cast<std::uint64_t>(b), RecordOf(base), {base.root});
+    if (pins != nullptr) pins->push_back(std::move(pin));
+    if (models != nullptr) models->push_back(model);
     versions.push_back(base);
   }
   return versions;
@@ -67,7 +72,8 @@ TEST_CASE("LMDB view store: lazy flush, reopen, records, rollback", "[indexes][v
     auto store = OpenLmdbViewStore(dir.path(), {.flush_every_blocks = 8, .page_cache_entries = 64});
     REQUIRE(store.ok());
     auto map = MapOn(**store);
-    auto versions = Fill(**store, map, model, 30, 0, map.Empty(), rng);
+    std::vector<std::shared_ptr<const void>> pins;
+    auto versions = Fill(**store, map, model, 30, 0, map.Empty(), rng, &pins);
     last = versions.back();
     CheckContent(map, last, model);
     // A block that is rolled back leaves no trace.
@@ -79,7 +85,7 @@ TEST_CASE("LMDB view store: lazy flush, reopen, records, rollback", "[indexes][v
     CHECK(stats.unflushed_pages == 0);
     CHECK(stats.flushes >= 1);
     CHECK((*store)->LatestRecord()->value().height == 29);
-    // Older versions stay readable.
+    // Older versions stay readable while pinned.
     CHECK(map.Get(versions[3], "doomed")->entry.has_value() == false);
   }
   auto store = OpenLmdbViewStore(dir.path(), {.flush_every_blocks = 8, .page_cache_entries = 16});
@@ -131,6 +137,50 @@ TEST_CASE("A crash loses only unflushed state; the durable record is complete", 
   CHECK(((*latest)->height == 4 || (*latest)->height == 9));
 }
 
+TEST_CASE("A flush writes only what the flushed state reaches; pinned states keep the rest readable",
+          "[indexes][view_store]") {
+  testing::TempDir dir;
+  std::mt19937_64 rng(11);
+  std::map<std::string, std::string> model;
+  std::vector<std::map<std::string, std::string>> models;
+  std::vector<std::shared_ptr<const void>> pins;
+  auto store = OpenLmdbViewStore(dir.path(), {.flush_every_blocks = 0, .page_cache_entries = 0});
+  REQUIRE(store.ok());
+  auto map = MapOn(**store);
+  // 20 blocks of 50 puts over 2,000 keys: later blocks supersede pages and
+  // values of earlier ones.
+  auto versions = Fill(**store, map, model, 20, 0, map.Empty(), rng, &pins, &models);
+  const std::uint64_t pages = (*store)->stats().pages;
+  const std::uint64_t values = (*store)->stats().values;
+  REQUIRE((*store)->Flush().ok());
+  ViewStoreStats stats = (*store)->stats();
+  CHECK(stats.unflushed_pages == 0);
+  CHECK(stats.dropped_pages > 0);
+  CHECK(stats.dropped_pages < pages);
+  CHECK(stats.dropped_values > 0);
+  CHECK(stats.dropped_values < values);
+  CHECK(stats.pinned_pages == stats.dropped_pages);
+  // Every version is still readable and complete while its pin lives.
+  for (size_t i = 0; i < versions.size(); ++i) CheckContent(map, versions[i], models[i]);
+  // Unpinned, the dropped pages go at the next commit; intermediate versions
+  // are gone, the flushed one stays whole.
+  pins.clear();
+  auto more = Fill(**store, map, model, 1, 20, versions.back(), rng);
+  CHECK((*store)->stats().pinned_pages == 0);
+  CHECK(map.Get(versions[3], models[3].begin()->first).status().code() == StatusCode::kNotFound);
+  CheckContent(map, versions.back(), models.back());
+  CheckContent(map, more.back(), model);
+  // The dropped pages were never written: a reopened store has exactly the
+  // flushed state's pages, and its content.
+  REQUIRE((*store)->Flush().ok());
+  store->reset();
+  auto reopened = OpenLmdbViewStore(dir.path(), {.page_cache_entries = 0});
+  REQUIRE(reopened.ok());
+  auto map2 = MapOn(**reopened);
+  CheckContent(map2, more.back(), model);
+  REQUIRE(map2.CheckInvariants(more.back()).ok());
+}
+
 TEST_CASE("Memory view store behaves like the LMDB one", "[indexes][view_store]") {
   auto store = NewMemoryViewStore();
   std::mt19937_64 rng(9);
@@ -155,7 +205,7 @@ TEST_CASE("Read-only view store opens an existing store and refuses writes", "[i
     auto map = MapOn(**store);
     auto v = map.Apply(map.Empty(), {MapMutation::Put("a", "1")});
     REQUIRE(v.ok());
-    (*store)->Commit(0, RecordOf(*v));
+    (*store)->Commit(0, RecordOf(*v), {v->root});
   }
   auto ro = OpenLmdbViewStore(dir.path(), {.read_only = true});
   REQUIRE(ro.ok());
@@ -176,10 +226,10 @@ TEST_CASE("A failing flush is reported, retried on request, and does not spin", 
   auto map = MapOn(**store);
   auto v = map.Apply(map.Empty(), {MapMutation::Put("a", std::string(600 << 10, 'x'))});
   REQUIRE(v.ok());
-  (*store)->Commit(0, RecordOf(*v));
+  (*store)->Commit(0, RecordOf(*v), {v->root});
   auto w = map.Apply(*v, {MapMutation::Put("b", std::string(600 << 10, 'y'))});
   REQUIRE(w.ok());
-  (*store)->Commit(1, RecordOf(*w));
+  (*store)->Commit(1, RecordOf(*w), {w->root});
   const Status first = (*store)->Flush();
   CHECK(first.code() == StatusCode::kResourceExhausted);
   // Nothing was lost: the unflushed state is still readable from memory.

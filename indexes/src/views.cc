@@ -79,9 +79,9 @@ Status ValidateMutation(const MapId& id, const MapMutation& m) {
 
 // Builds StateViews for the decoder (StateView's constructor is private).
 struct StateRecordCodec {
-  static std::shared_ptr<const StateView> Make(std::optional<std::uint64_t> height, MapVersion catalog,
-                                               std::map<MapId, MapState> maps) {
-    return std::shared_ptr<const StateView>(new StateView(height, catalog, std::move(maps)));
+  static std::shared_ptr<StateView> Make(std::optional<std::uint64_t> height, MapVersion catalog,
+                                         std::map<MapId, MapState> maps) {
+    return std::shared_ptr<StateView>(new StateView(height, catalog, std::move(maps)));
   }
 };
 
@@ -290,7 +290,11 @@ Status Views::CommitBlock(std::uint64_t height) {
   if (!prepared_ || *prepared_->height() != height) {
     return FailedPrecondition("block " + std::to_string(height) + " is not prepared");
   }
-  store_->Commit(height, EncodeStateRecord(*prepared_, options_.max_page_items));
+  std::vector<NodeId> roots;
+  roots.reserve(prepared_->maps().size() + 1);
+  roots.push_back(prepared_->catalog().root);
+  for (const auto& [id, map] : prepared_->maps()) roots.push_back(map.version.root);
+  prepared_->pin_ = store_->Commit(height, EncodeStateRecord(*prepared_, options_.max_page_items), std::move(roots));
   std::lock_guard lock(mu_);
   current_ = std::move(prepared_);
   prepared_.reset();

@@ -476,9 +476,9 @@ TEST_CASE("views: the state record round-trips and is strict", "[indexes][views]
   ViewsOptions other;
   other.max_page_items = 8;
   CHECK(Views::Open(store.get(), other).status().code() == StatusCode::kFailedPrecondition);
-  store->Commit(8, bytes);  // the record of block 7 stored as block 8
+  store->Commit(8, bytes, {});  // the record of block 7 stored as block 8
   CHECK(Views::Open(store.get(), {1024, 4}).status().code() == StatusCode::kDataLoss);
-  store->Commit(9, "junk");
+  store->Commit(9, "junk", {});
   CHECK(Views::Open(store.get(), {1024, 4}).status().code() == StatusCode::kDataLoss);
   CHECK(Views::Open(store.get(), {0, 4}).status().code() == StatusCode::kInvalidArgument);
   CHECK(Views::Open(nullptr, {}).status().code() == StatusCode::kInvalidArgument);

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 
 #include "replay_store.h"
@@ -145,6 +146,7 @@ class Auditor {
   void AddToSeries(std::uint64_t h, const journal::BlockHeader& header);
   std::uint64_t Entries() const;
   void CheckStored(const StoreCheck& c);
+  static std::vector<StoreCheck> Reached(std::vector<StoreCheck> batch, const indexes::StateView& state);
   void OnCommit(std::uint64_t height, const std::string& record);
 
   const AuditOptions& opt_;
@@ -179,7 +181,9 @@ class Auditor {
   std::uint64_t applying_ = 0;  // block being applied (for page and value findings)
   std::uint64_t series_bucket_ = 1;
   std::optional<SeriesPoint> point_;
-  std::vector<StoreCheck> batch_;  // the block being applied's puts
+  // Puts since the last block with a durable state record: the views store
+  // holds only the ones that record's state reaches (view_store.h).
+  std::vector<StoreCheck> batch_;
   std::unique_ptr<CheckQueue> checks_;
 };
 
@@ -564,10 +568,13 @@ void Auditor::ApplyState(std::uint64_t h, const journal::BlockHeader& header, st
                " is refused on replay: " + projection.verdicts[i].ToString());
     }
   }
-  batch_.clear();
+  const size_t batch_before = batch_.size();
   auto root = views_->ApplyBlock(h, std::move(projection.changes));
-  if (checks_ != nullptr && root.ok()) checks_->Push(std::move(batch_));
-  batch_.clear();
+  if (!root.ok()) batch_.resize(batch_before);
+  if (checks_ != nullptr && root.ok() && records_.contains(h)) {
+    checks_->Push(Reached(std::move(batch_), *views_->Current()));
+    batch_.clear();
+  }
   if (!root.ok()) {
     Find("block", h, "views.apply", "", "", root.status().ToString());
     StopState(h, "block " + std::to_string(h) + " does not apply");
@@ -576,6 +583,33 @@ void Auditor::ApplyState(std::uint64_t h, const journal::BlockHeader& header, st
   ++rep_.counts.state_roots;
   if (*root != header.state_root) Find("block", h, "state_root", HashHex(header.state_root), HashHex(*root));
   replay_store_->MaybeCollect(*views_->Current());
+}
+
+// The checks of `batch` whose page or value `state` reaches: a flush writes
+// only those.
+std::vector<StoreCheck> Auditor::Reached(std::vector<StoreCheck> batch, const indexes::StateView& state) {
+  std::unordered_map<std::uint64_t, size_t> pages, values;
+  for (size_t i = 0; i < batch.size(); ++i) (batch[i].page != nullptr ? pages : values).emplace(batch[i].id, i);
+  std::vector<char> keep(batch.size(), 0);
+  std::vector<indexes::NodeId> roots{state.catalog().root};
+  for (const auto& [id, map] : state.maps()) roots.push_back(map.version.root);
+  indexes::WalkPages(std::move(roots), [&](indexes::NodeId id) -> const indexes::MapNode* {
+    auto it = pages.find(id);
+    if (it == pages.end() || keep[it->second] != 0) return nullptr;
+    keep[it->second] = 1;
+    const indexes::MapNode* page = batch[it->second].page.get();
+    if (page->level == 0) {
+      for (size_t i = 0; i < page->items.size(); ++i) {
+        if (auto v = values.find(page->value_ref(i)); v != values.end()) keep[v->second] = 1;
+      }
+    }
+    return page;
+  });
+  std::vector<StoreCheck> out;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (keep[i] != 0) out.push_back(std::move(batch[i]));
+  }
+  return out;
 }
 
 std::uint64_t Auditor::Entries() const {

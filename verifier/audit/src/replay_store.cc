@@ -51,11 +51,13 @@ Result<std::string> ReplayStore::Values::Get(indexes::ValueRef ref) const {
   return it->second;
 }
 
-void ReplayStore::Commit(std::uint64_t height, std::string record) {
+std::shared_ptr<const void> ReplayStore::Commit(std::uint64_t height, std::string record,
+                                                std::vector<indexes::NodeId>) {
   committed_page_ = next_page_;
   committed_value_ = next_value_;
   if (hooks_.on_commit) hooks_.on_commit(height, record);
   latest_ = indexes::StateRecord{height, std::move(record)};
+  return nullptr;  // MaybeCollect drops pages only between blocks, from the current state
 }
 
 void ReplayStore::Rollback() {

@@ -38,7 +38,7 @@ class ReplayStore final : public indexes::ViewStore {
 
   indexes::NodeStore& nodes() override { return nodes_api_; }
   indexes::ValueStore& values() override { return values_api_; }
-  void Commit(std::uint64_t height, std::string record) override;
+  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<indexes::NodeId> roots) override;
   void Rollback() override;
   Status Flush() override { return Status::Ok(); }
   Result<std::optional<indexes::StateRecord>> LatestRecord() const override { return latest_; }

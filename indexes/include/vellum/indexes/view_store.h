@@ -3,18 +3,25 @@
 //
 // Pages and values are written by the commit thread while it applies a block
 // (NodeStore::Put / ValueStore::Put hand out increasing ids). Commit(height,
-// record) then seals everything put so far as part of the state after block
-// `height`; Rollback() drops everything put since the last Commit (a block
-// whose journal write failed).
+// record, roots) then seals everything put so far as part of the state after
+// block `height`; Rollback() drops everything put since the last Commit (a
+// block whose journal write failed).
 //
 // Durability is lazy, as DESIGN.md ("Storage: the journal is the write-ahead
 // log") asks: the journal is the write-ahead log, views are a deterministic
 // function of it. Committed pages and values stay in memory until a flush
-// writes them, with the newest state record, in one LMDB write transaction
-// under increasing keys (MDB_APPEND). A flush runs in the background every
-// `flush_every_blocks` commits (or on Flush()); a crash loses only what was
-// not flushed, and recovery replays the journal from the newest durable
-// record. Reads see committed and uncommitted pages alike.
+// writes, in one LMDB write transaction under increasing keys (MDB_APPEND),
+// the newest committed state record and the pages and values that state
+// reaches. Pages and values that only the states between two flushes reached
+// (superseded within the window) are never written: those states are not
+// durable, and "as of" reads rebuild them from the newest durable state
+// before them plus the journal. The dropped pages stay in memory while a
+// state that reaches them is pinned (Commit's result), so readers holding
+// such a state never see them vanish. A flush runs in the background every
+// `flush_every_blocks` commits or `flush_every_pages` unflushed pages (or on
+// Flush()); a crash loses only what was not flushed, and recovery replays the
+// journal from the newest durable record. Reads see committed and uncommitted
+// pages alike.
 //
 // Thread-safety: one writer thread (Put, Commit, Rollback, Flush) and any
 // number of reader threads (Get, records) may use a store concurrently.
@@ -25,6 +32,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vellum/base/status.h"
 #include "vellum/indexes/node_store.h"
@@ -45,6 +53,9 @@ struct ViewStoreStats {
   std::uint64_t flushes = 0;
   std::uint64_t failed_flushes = 0;  // attempts that failed (retried later)
   std::uint64_t flushed_bytes = 0;  // page and value bytes written by flushes
+  std::uint64_t dropped_pages = 0;   // committed, never written: no flushed state reached them
+  std::uint64_t dropped_values = 0;
+  std::uint64_t pinned_pages = 0;    // dropped pages still in memory for pinned states
   std::uint64_t file_bytes = 0;     // bytes LMDB uses (0 for the memory store)
 };
 
@@ -53,8 +64,12 @@ class ViewStore {
   virtual ~ViewStore() = default;
   virtual NodeStore& nodes() = 0;
   virtual ValueStore& values() = 0;
-  // Seals what was put so far as the state after block `height`.
-  virtual void Commit(std::uint64_t height, std::string record) = 0;
+  // Seals what was put so far as the state after block `height`, whose maps
+  // have the root pages `roots` (kNoNode entries are ignored). Returns a pin:
+  // while a copy of it is alive, every page and value that state reaches
+  // stays readable, even after a flush has dropped the ones no durable state
+  // reaches. Null from stores that never drop anything.
+  virtual std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId> roots) = 0;
   // Forgets pages and values put since the last Commit; their ids are reused.
   virtual void Rollback() = 0;
   // Makes everything committed durable before returning.
@@ -68,8 +83,11 @@ class ViewStore {
 
 struct LmdbViewStoreOptions {
   std::uint64_t map_size = std::uint64_t{1} << 38;  // 256 GiB of address space
-  // Flush in the background after this many commits (0: only on Flush()).
+  // Flush in the background after this many commits (0: only on Flush()),
   std::uint64_t flush_every_blocks = 256;
+  // or once this many pages are unflushed (0: no limit), which bounds the
+  // memory that big blocks hold between flushes.
+  std::uint64_t flush_every_pages = std::uint64_t{1} << 17;
   // Decoded pages kept in memory beyond the unflushed ones.
   size_t page_cache_entries = 1 << 18;
   bool read_only = false;

@@ -114,6 +114,8 @@ class StateView {
   std::optional<std::uint64_t> height_;
   MapVersion catalog_;
   std::map<MapId, MapState> maps_;
+  // Keeps the pages this state reaches readable (ViewStore::Commit).
+  std::shared_ptr<const void> pin_;
 };
 
 // The storage record of a state (docs/FORMAT.md, "State record"): not
@@ -131,7 +133,10 @@ Result<DecodedStateRecord> DecodeStateRecord(std::string_view bytes);
 
 struct ViewsOptions {
   // States kept in memory for At(): the current one and the ones before it.
-  size_t recent_states = 1024;
+  // Each keeps the pages it reaches in memory (ViewStore::Commit's pin), so
+  // the window bounds what superseded pages cost; older heights are rebuilt
+  // from the nearest durable state and the journal.
+  size_t recent_states = 64;
   // Page fanout of every map and the catalog (format constant 32; tests use
   // smaller ones). Part of the state's definition: it changes every root.
   size_t max_page_items = kDefaultMaxPageItems;
@@ -197,7 +202,7 @@ class Views {
   const ViewsOptions options_;
 
   // Writer only.
-  std::shared_ptr<const StateView> prepared_;
+  std::shared_ptr<StateView> prepared_;
 
   mutable std::mutex mu_;  // guards the two below
   std::shared_ptr<const StateView> current_;
