@@ -25,6 +25,15 @@ function(vellum_executable)
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endfunction()
 
+# vellum_use_jemalloc(<target>): the executable allocates with jemalloc when
+# VELLUM_JEMALLOC is on (--no-as-needed: it replaces malloc without being
+# referenced by name).
+function(vellum_use_jemalloc target)
+  if(VELLUM_JEMALLOC)
+    target_link_libraries(${target} PRIVATE -Wl,--no-as-needed PkgConfig::JEMALLOC -Wl,--as-needed)
+  endif()
+endfunction()
+
 # vellum_test(NAME <name> SRCS <files> DEPS <targets>)
 # A Catch2 v2 test binary whose cases are registered with CTest one by one.
 function(vellum_test)

@@ -9,6 +9,7 @@ packages=(
   catch2 libbenchmark-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libspdlog-dev
   libpq-dev  # vellum-bench talks to its PostgreSQL peer
+  libjemalloc-dev  # vellumd, vellum-audit and the benchmarks allocate with it
   openssl
   # vellum-audit's HTML report is rendered in headless Chromium by a test.
   chromium fonts-dejavu-core
