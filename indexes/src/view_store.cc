@@ -164,10 +164,16 @@ struct PendingRecord {
 // kept in memory until every state that may reach them is unpinned.
 struct Dropped {
   std::vector<std::weak_ptr<const void>> pins;
-  std::unordered_map<NodeId, std::shared_ptr<const MapNode>> nodes;
-  std::unordered_map<ValueRef, std::shared_ptr<const std::string>> values;
+  std::vector<std::pair<NodeId, std::shared_ptr<const MapNode>>> nodes;         // ascending ids
+  std::vector<std::pair<ValueRef, std::shared_ptr<const std::string>>> values;  // ascending refs
   bool expired() const {
     return std::all_of(pins.begin(), pins.end(), [](const auto& p) { return p.expired(); });
+  }
+  template <typename T>
+  static const std::shared_ptr<const T>* Find(const std::vector<std::pair<std::uint64_t, std::shared_ptr<const T>>>& v,
+                                              std::uint64_t id) {
+    auto it = std::lower_bound(v.begin(), v.end(), id, [](const auto& e, std::uint64_t x) { return e.first < x; });
+    return it != v.end() && it->first == id ? &it->second : nullptr;
   }
 };
 
@@ -250,19 +256,18 @@ class LmdbViewStore final : public ViewStore {
   ValueStore& values() override { return value_api_; }
 
   std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId> roots) override {
-    bool flush = false;
+    bool wake = false;
     std::shared_ptr<const void> pin;
-    std::vector<Dropped> expired;  // freed outside the lock
     {
       std::lock_guard lock(mu_);
       committed_node_ = first_unflushed_node_ + unflushed_nodes_.size() - 1;
       committed_value_ = first_unflushed_value_ + unflushed_values_.size() - 1;
       pending_records_.push_back({height, std::move(record), committed_node_, committed_value_, std::move(roots)});
-      flush = FlushDue();
       pin = pin_;
-      TakeExpired(expired);
+      // Freeing dropped pages takes a while: the flusher thread does it.
+      wake = FlushDue() || TakeExpired();
     }
-    if (flush) flush_cv_.notify_all();
+    if (wake) flush_cv_.notify_all();
     return pin;
   }
 
@@ -378,9 +383,12 @@ class LmdbViewStore final : public ViewStore {
         if (i < unflushed_nodes_.size()) return unflushed_nodes_[i];
         return NotFound("no map page " + std::to_string(id));
       }
-      if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+      if (auto it = cache_.find(id); it != cache_.end()) {
+        it->second.referenced = true;
+        return it->second.page;
+      }
       for (const Dropped& d : dropped_) {
-        if (auto it = d.nodes.find(id); it != d.nodes.end()) return it->second;
+        if (const auto* page = Dropped::Find(d.nodes, id)) return *page;
       }
     }
     if (id == kNoNode) return NotFound("no map page 0");
@@ -407,7 +415,7 @@ class LmdbViewStore final : public ViewStore {
         return NotFound("no value " + std::to_string(ref));
       }
       for (const Dropped& d : dropped_) {
-        if (auto it = d.values.find(ref); it != d.values.end()) return *it->second;
+        if (const auto* value = Dropped::Find(d.values, ref)) return **value;
       }
     }
     if (ref == 0) return NotFound("no value 0");
@@ -423,27 +431,51 @@ class LmdbViewStore final : public ViewStore {
 
   void CacheInsert(NodeId id, std::shared_ptr<const MapNode> node) const {
     std::lock_guard lock(mu_);
+    CacheInsertLocked(id, std::move(node));
+  }
+  void CacheInsertLocked(NodeId id, std::shared_ptr<const MapNode> node) const {
     if (options_.page_cache_entries == 0) return;
-    if (cache_.size() >= options_.page_cache_entries) {
-      // Evict one arbitrary entry: cheap, and the hot top pages come back at once.
-      cache_.erase(cache_.begin());
+    auto [it, inserted] = cache_.try_emplace(id, CacheEntry{std::move(node), false});
+    if (!inserted) return;
+    cache_order_.push_back(id);
+    // Second chance (CLOCK): the oldest entry goes unless it was read since
+    // it was last considered, in which case it goes to the back once.
+    while (cache_.size() > options_.page_cache_entries) {
+      const NodeId victim = cache_order_.front();
+      cache_order_.pop_front();
+      auto v = cache_.find(victim);
+      if (v->second.referenced) {
+        v->second.referenced = false;
+        cache_order_.push_back(victim);
+      } else {
+        cache_.erase(v);
+      }
     }
-    cache_.emplace(id, std::move(node));
   }
 
   void RunFlusher() {
     std::unique_lock lock(mu_);
     for (;;) {
-      auto ready = [&] { return stopping_ || ((flush_requested_ || FlushDue()) && !pending_records_.empty()); };
+      auto ready = [&] {
+        return stopping_ || !expired_.empty() || ((flush_requested_ || FlushDue()) && !pending_records_.empty());
+      };
       if (!flush_status_.ok()) {
         // The last flush failed (e.g. a full map): retry on an explicit
         // request or after a pause, never in a busy loop.
-        flush_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || flush_requested_; });
+        flush_cv_.wait_for(lock, std::chrono::seconds(1),
+                           [&] { return stopping_ || flush_requested_ || !expired_.empty(); });
       } else {
         flush_cv_.wait(lock, ready);
       }
       if (stopping_) return;
-      if (pending_records_.empty()) continue;
+      if (!expired_.empty()) {
+        std::vector<Dropped> doomed = std::move(expired_);
+        expired_.clear();
+        lock.unlock();
+        doomed.clear();  // frees the pages outside the lock
+        lock.lock();
+      }
+      if (pending_records_.empty() || !(flush_requested_ || FlushDue() || !flush_status_.ok())) continue;
       flush_requested_ = false;
       // Everything up to the newest committed record; ids are contiguous.
       PendingRecord record = pending_records_.back();
@@ -464,25 +496,27 @@ class LmdbViewStore final : public ViewStore {
       const Reached reached = Reach(record.roots, first_node, nodes, first_value, values.size());
       std::uint64_t bytes = 0;
       Status status = WriteFlush(first_node, nodes, first_value, values, reached, record, bytes);
+      // Sorted out before taking the lock again, which the commit thread needs.
+      Dropped dropped;
+      std::vector<std::pair<NodeId, std::shared_ptr<const MapNode>>> written;
+      if (status.ok()) {
+        for (size_t i = 0; i < nodes.size(); ++i) {
+          (reached.nodes[i] == 0 ? dropped.nodes : written).emplace_back(first_node + i, std::move(nodes[i]));
+        }
+        for (size_t i = 0; i < values.size(); ++i) {
+          if (reached.values[i] == 0) dropped.values.emplace_back(first_value + i, std::move(values[i]));
+        }
+      }
 
       lock.lock();
       ++flush_attempts_;
       if (status.ok()) {
-        // The flushed pages leave the unflushed window; keep them cached. The
-        // dropped ones stay readable while a state that reaches them is pinned.
-        Dropped dropped;
+        // The written pages leave the unflushed window into the cache (they
+        // are the newest version's, the likeliest to be read); the dropped
+        // ones stay readable while a state that reaches them is pinned.
+        for (auto& [id, page] : written) CacheInsertLocked(id, std::move(page));
         dropped.pins = std::move(rotated_pins_);
         rotated_pins_.clear();
-        for (size_t i = 0; i < nodes.size(); ++i) {
-          if (reached.nodes[i] == 0) {
-            dropped.nodes.emplace(first_node + i, nodes[i]);
-          } else if (cache_.size() < options_.page_cache_entries) {
-            cache_.emplace(first_node + i, nodes[i]);
-          }
-        }
-        for (size_t i = 0; i < values.size(); ++i) {
-          if (reached.values[i] == 0) dropped.values.emplace(first_value + i, values[i]);
-        }
         dropped_pages_ += dropped.nodes.size();
         dropped_values_ += dropped.values.size();
         if (!dropped.nodes.empty() || !dropped.values.empty()) dropped_.push_back(std::move(dropped));
@@ -499,6 +533,11 @@ class LmdbViewStore final : public ViewStore {
         flush_status_ = status;
       }
       done_cv_.notify_all();
+      // The last references to flushed-over pages may go here: outside the lock.
+      lock.unlock();
+      nodes.clear();
+      values.clear();
+      lock.lock();
     }
   }
 
@@ -508,16 +547,18 @@ class LmdbViewStore final : public ViewStore {
            (options_.flush_every_pages != 0 && unflushed_nodes_.size() >= options_.flush_every_pages);
   }
 
-  // Moves the dropped pages no pinned state can reach any more into `out` (mu_ held).
-  void TakeExpired(std::vector<Dropped>& out) {
+  // Moves the dropped pages no pinned state can reach any more to expired_,
+  // for the flusher to free (mu_ held). True if there are some to free.
+  bool TakeExpired() {
     for (auto it = dropped_.begin(); it != dropped_.end();) {
       if (it->expired()) {
-        out.push_back(std::move(*it));
+        expired_.push_back(std::move(*it));
         it = dropped_.erase(it);
       } else {
         ++it;
       }
     }
+    return !expired_.empty();
   }
 
   // Writes the pages and values of the window that `reached` marks, then the record.
@@ -574,6 +615,7 @@ class LmdbViewStore final : public ViewStore {
   std::shared_ptr<const void> pin_ = std::make_shared<const char>(0);
   std::vector<std::weak_ptr<const void>> rotated_pins_;  // since the last successful flush
   std::deque<Dropped> dropped_;
+  std::vector<Dropped> expired_;  // no longer pinned; the flusher frees them
   std::uint64_t dropped_pages_ = 0;
   std::uint64_t dropped_values_ = 0;
   bool flush_requested_ = false;
@@ -583,7 +625,13 @@ class LmdbViewStore final : public ViewStore {
   std::uint64_t flushes_ = 0;
   std::uint64_t flush_attempts_ = 0;
   std::uint64_t flushed_bytes_ = 0;
-  mutable std::unordered_map<NodeId, std::shared_ptr<const MapNode>> cache_;
+  struct CacheEntry {
+    std::shared_ptr<const MapNode> page;
+    bool referenced;  // read since the eviction scan last passed it
+  };
+  mutable std::unordered_map<NodeId, CacheEntry> cache_;  // decoded flushed pages
+  mutable std::deque<NodeId> cache_order_;                // cache_'s ids, oldest first
+
   std::thread flusher_;
 };
 
