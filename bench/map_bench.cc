@@ -1,15 +1,24 @@
 // Throughput and latency of the authenticated map (issue 3, "Benchmarks"):
 // load, batch apply in batches of random keys, proof generation and
 // verification for get, absence, ranges and summaries, proof sizes, and the
-// bytes of pages written per update (the storage cost of keeping every
-// version). In-memory stores; figures go to docs/BENCHMARKS.md.
+// bytes of pages per update. Figures go to docs/BENCHMARKS.md.
 //
-//   vellum-bench-map                 # 1M keys, plain map
+// By default the pages live in memory and every version is kept (what every
+// version would cost). With --dir they live in an LMDB view store as in a
+// ledger: each batch is committed as a block, flushed lazily in the
+// background, and only the newest version is pinned, so the pages no flushed
+// version reaches are dropped (indexes/view_store.h).
+//
+//   vellum-bench-map                 # 1M keys, plain map, in memory
 //   vellum-bench-map --aggregate     # int64-aggregate map
-//   vellum-bench-map --ten-million   # 10M keys (needs ~20 GB of RAM)
+//   vellum-bench-map --ten-million --dir /var/tmp/map   # 10M keys, LMDB store
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <functional>
 #include <random>
 #include <string>
@@ -19,6 +28,7 @@
 
 #include "vellum/indexes/authenticated_map.h"
 #include "vellum/indexes/node_store.h"
+#include "vellum/indexes/view_store.h"
 #include "vellum/merkle/map_proof.h"
 
 namespace vellum {
@@ -40,6 +50,7 @@ struct Options {
   std::uint64_t batches = 100;
   std::uint64_t samples = 2'000;
   std::uint64_t seed = 1;
+  std::string dir;  // LMDB view store; empty: in memory
 };
 
 class Gen {
@@ -113,16 +124,31 @@ void ProofRow(const char* name, std::uint64_t samples,
 
 int Run(const Options& o) {
   const std::uint64_t target = o.ten_million ? 10'000'000 : o.keys;
-  indexes::InMemoryNodeStore nodes;
-  indexes::InMemoryValueStore values;
+  std::unique_ptr<indexes::ViewStore> store;
+  if (o.dir.empty()) {
+    store = indexes::NewMemoryViewStore();
+  } else {
+    std::filesystem::remove_all(o.dir);
+    auto opened = indexes::OpenLmdbViewStore(o.dir, {});
+    if (!opened.ok()) {
+      std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+      return 1;
+    }
+    store = std::move(opened).value();
+  }
   const merkle::MapKind kind = o.aggregate ? merkle::MapKind::kInt64Aggregate : merkle::MapKind::kPlain;
-  auto map_or = AuthenticatedMap::Create({kind, indexes::kDefaultMaxPageItems, &nodes, &values});
+  auto map_or = AuthenticatedMap::Create({kind, indexes::kDefaultMaxPageItems, &store->nodes(), &store->values()});
   if (!map_or.ok()) return 1;
   const AuthenticatedMap& map = *map_or;
   Gen g(o.seed);
-  std::printf("map kind %s, fanout %zu, %llu keys of 16-32 random bytes, 100-byte values\n",
+  std::printf("map kind %s, fanout %zu, %llu keys of 16-32 random bytes, 100-byte values, %s\n",
               o.aggregate ? "int64-aggregate" : "plain", indexes::kDefaultMaxPageItems,
-              static_cast<unsigned long long>(target));
+              static_cast<unsigned long long>(target),
+              o.dir.empty() ? "pages in memory, every version kept" : "LMDB view store, flushed versions kept");
+  // Each batch is committed as the next block; only the newest state is pinned.
+  std::uint64_t height = 0;
+  std::shared_ptr<const void> pin;
+  auto commit = [&](const MapVersion& version) { pin = store->Commit(height++, std::to_string(version.root), {version.root}); };
 
   // Load, in batches of load_batch.
   MapVersion v = map.Empty();
@@ -131,11 +157,12 @@ int Run(const Options& o) {
     std::vector<MapMutation> batch = RandomBatch(g, std::min(o.load_batch, target - v.count()));
     const auto t0 = Clock::now();
     auto next = map.Apply(v, std::move(batch));
-    load_s += Seconds(t0, Clock::now());
     if (!next.ok()) {
       std::fprintf(stderr, "load: %s\n", next.status().ToString().c_str());
       return 1;
     }
+    commit(*next);
+    load_s += Seconds(t0, Clock::now());
     v = *next;
   }
   std::printf("load         %10.0f puts/s (batches of %llu)\n", static_cast<double>(v.count()) / load_s,
@@ -146,11 +173,14 @@ int Run(const Options& o) {
   std::uint64_t page_bytes = 0;
   std::uint64_t pages = 0;
   double apply_s = 0;
+  if (!store->Flush().ok()) return 1;
+  const indexes::ViewStoreStats before = store->stats();
   for (std::uint64_t b = 0; b < o.batches; ++b) {
     std::vector<MapMutation> batch = RandomBatch(g, o.batch);
-    const size_t first_new = nodes.size() + 1;
+    const std::uint64_t first_new = store->stats().pages + 1;
     const auto t0 = Clock::now();
     auto next = map.Apply(v, std::move(batch));
+    if (next.ok()) commit(*next);
     const double s = Seconds(t0, Clock::now());
     if (!next.ok()) {
       std::fprintf(stderr, "apply: %s\n", next.status().ToString().c_str());
@@ -159,17 +189,27 @@ int Run(const Options& o) {
     v = *next;
     apply_s += s;
     batch_ms.push_back(s * 1e3);
-    for (size_t id = first_new; id <= nodes.size(); ++id) {
-      page_bytes += indexes::EncodeMapNode(**nodes.Get(id)).size();
+    const std::uint64_t last_new = store->stats().pages;
+    for (std::uint64_t id = first_new; id <= last_new; ++id) {
+      auto page = store->nodes().Get(id);
+      if (!page.ok()) break;  // flushed over already
+      page_bytes += indexes::EncodeMapNode(**page).size();
       ++pages;
     }
   }
+  if (!store->Flush().ok()) return 1;
+  const indexes::ViewStoreStats after = store->stats();
   const double puts = static_cast<double>(o.batch * o.batches);
   std::printf("apply        %10.0f puts/s (batches of %llu at %llu keys; batch p50 %.2f ms, p99 %.2f ms)\n",
               puts / apply_s, static_cast<unsigned long long>(o.batch), static_cast<unsigned long long>(v.count()),
               Percentile(batch_ms, 0.5), Percentile(batch_ms, 0.99));
   std::printf("storage      %10.0f bytes of new pages per update (%.0f pages per batch)\n",
               static_cast<double>(page_bytes) / puts, static_cast<double>(pages) / static_cast<double>(o.batches));
+  if (!o.dir.empty()) {
+    std::printf("flushed      %10.0f bytes of pages and values per update written (%llu flushes)\n",
+                static_cast<double>(after.flushed_bytes - before.flushed_bytes) / puts,
+                static_cast<unsigned long long>(after.flushes - before.flushes));
+  }
 
   // Proofs. Query keys: existing ones by rank, absent ones at random.
   std::vector<std::string> present;
@@ -220,7 +260,12 @@ int Run(const Options& o) {
     }
     std::printf("range read   %10.0f entries/s (limit 1000, with values)\n", static_cast<double>(n) / Seconds(t0, Clock::now()));
   }
-  std::printf("memory       %zu pages, %zu values stored (all versions kept)\n", nodes.size(), values.size());
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const indexes::ViewStoreStats end = store->stats();
+  std::printf("memory       %llu pages, %llu values handed out, %llu pages dropped by flushes; peak RSS %.0f MiB\n",
+              static_cast<unsigned long long>(end.pages), static_cast<unsigned long long>(end.values),
+              static_cast<unsigned long long>(end.dropped_pages), static_cast<double>(usage.ru_maxrss) / 1024);
   return 0;
 }
 
@@ -229,7 +274,7 @@ int Run(const Options& o) {
 
 int main(int argc, char** argv) {
   vellum::Options o;
-  CLI::App app{"Authenticated map benchmark (in-memory stores)"};
+  CLI::App app{"Authenticated map benchmark"};
   app.add_option("--keys", o.keys, "keys to load");
   app.add_flag("--ten-million", o.ten_million, "load 10M keys instead");
   app.add_flag("--aggregate", o.aggregate, "int64-aggregate map instead of plain");
@@ -238,6 +283,7 @@ int main(int argc, char** argv) {
   app.add_option("--batches", o.batches, "measured batches");
   app.add_option("--samples", o.samples, "proofs per kind");
   app.add_option("--seed", o.seed, "random seed");
+  app.add_option("--dir", o.dir, "keep pages in an LMDB view store in this directory (emptied first)");
   CLI11_PARSE(app, argc, argv);
   return vellum::Run(o);
 }
