@@ -12,20 +12,19 @@
 //   vellum-bench-map                 # 1M keys, plain map, in memory
 //   vellum-bench-map --aggregate     # int64-aggregate map
 //   vellum-bench-map --ten-million --dir /var/tmp/map   # 10M keys, LMDB store
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 #include <functional>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "memory_use.h"
 #include "vellum/indexes/authenticated_map.h"
 #include "vellum/indexes/node_store.h"
 #include "vellum/indexes/view_store.h"
@@ -260,12 +259,10 @@ int Run(const Options& o) {
     }
     std::printf("range read   %10.0f entries/s (limit 1000, with values)\n", static_cast<double>(n) / Seconds(t0, Clock::now()));
   }
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
   const indexes::ViewStoreStats end = store->stats();
-  std::printf("memory       %llu pages, %llu values handed out, %llu pages dropped by flushes; peak RSS %.0f MiB\n",
+  std::printf("memory       %llu pages, %llu values handed out, %llu pages dropped by flushes; %s\n",
               static_cast<unsigned long long>(end.pages), static_cast<unsigned long long>(end.values),
-              static_cast<unsigned long long>(end.dropped_pages), static_cast<double>(usage.ru_maxrss) / 1024);
+              static_cast<unsigned long long>(end.dropped_pages), MemoryUse().c_str());
   return 0;
 }
 

@@ -9,8 +9,6 @@
 // storage bytes per update (journal + views, all versions kept).
 //
 // Run: build/bin/vellum-bench-views [--keys 1000000] [--seconds 10] [--dir DIR]
-#include <sys/resource.h>
-
 #include <algorithm>
 #include <condition_variable>
 #include <functional>
@@ -26,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "memory_use.h"
 #include "vellum/api/ledger_db.h"
 
 namespace {
@@ -166,14 +165,12 @@ int main(int argc, char** argv) {
                 static_cast<double>(views_after.flushed_bytes - views_before.flushed_bytes) / puts);
   }
   const auto st = (*db)->view_store().stats();
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
   std::printf("views: %llu pages (%llu dropped: no flushed state reached them), %llu values (%llu dropped), "
-              "%llu flushes, %.1f MiB views file, peak RSS %.0f MiB\n",
+              "%llu flushes, %.1f MiB views file; %s\n",
               static_cast<unsigned long long>(st.pages), static_cast<unsigned long long>(st.dropped_pages),
               static_cast<unsigned long long>(st.values), static_cast<unsigned long long>(st.dropped_values),
               static_cast<unsigned long long>(st.flushes), static_cast<double>(st.file_bytes) / (1 << 20),
-              static_cast<double>(usage.ru_maxrss) / 1024);
+              vellum::MemoryUse().c_str());
   db->reset();
   std::filesystem::remove_all(dir);
   return 0;
