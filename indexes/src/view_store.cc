@@ -178,7 +178,7 @@ struct Dropped {
 };
 
 // Which pages and values of a flush window (ids first_node.., first_value..)
-// the flushed state reaches from `roots`.
+// the flushed state reaches from `roots`, plus the window's last page and value.
 struct Reached {
   std::vector<char> nodes;
   std::vector<char> values;
@@ -198,6 +198,11 @@ Reached Reach(const std::vector<NodeId>& roots, NodeId first_node, const std::ve
     }
     return page;
   });
+  // The newest page and value of the window are written even if unreached:
+  // after a restart ids continue from the last stored ones, and must continue
+  // exactly as they would have (the audit compares pages by id).
+  if (!r.nodes.empty()) r.nodes.back() = 1;
+  if (!r.values.empty()) r.values.back() = 1;
   return r;
 }
 

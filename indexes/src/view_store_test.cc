@@ -181,6 +181,43 @@ TEST_CASE("A flush writes only what the flushed state reaches; pinned states kee
   REQUIRE(map2.CheckInvariants(more.back()).ok());
 }
 
+TEST_CASE("Ids continue after a reopen exactly as without one, even if the newest value was dropped",
+          "[indexes][view_store]") {
+  testing::TempDir dir;
+  auto memory = NewMemoryViewStore();
+  auto mem_map = MapOn(*memory);
+  const std::vector<std::vector<MapMutation>> blocks = {
+      {MapMutation::Put("a", "1"), MapMutation::Put("b", "2"), MapMutation::Put("c", "3")},
+      {MapMutation::Put("x", "4")},
+      {MapMutation::Delete("x")},  // the newest value ref is now unreached
+  };
+  MapVersion mem_v = mem_map.Empty();
+  MapVersion lmdb_v;
+  {
+    auto store = OpenLmdbViewStore(dir.path(), {.flush_every_blocks = 0});
+    REQUIRE(store.ok());
+    auto map = MapOn(**store);
+    lmdb_v = map.Empty();
+    for (size_t h = 0; h < blocks.size(); ++h) {
+      lmdb_v = map.Apply(lmdb_v, blocks[h]).value();
+      (*store)->Commit(h, RecordOf(lmdb_v), {lmdb_v.root});
+      mem_v = mem_map.Apply(mem_v, blocks[h]).value();
+      memory->Commit(h, RecordOf(mem_v), {mem_v.root});
+    }
+    REQUIRE((*store)->Flush().ok());
+    CHECK((*store)->stats().dropped_values == 0);  // the newest value is kept for the id counter
+  }
+  auto store = OpenLmdbViewStore(dir.path(), {});
+  REQUIRE(store.ok());
+  auto map = MapOn(**store);
+  lmdb_v = map.Apply(lmdb_v, {MapMutation::Put("y", "5")}).value();
+  mem_v = mem_map.Apply(mem_v, {MapMutation::Put("y", "5")}).value();
+  CHECK(lmdb_v.root == mem_v.root);
+  CHECK((*store)->stats().pages == memory->stats().pages);
+  CHECK((*store)->stats().values == memory->stats().values);
+  CHECK(map.Get(lmdb_v, "y")->entry->value == "5");
+}
+
 TEST_CASE("Memory view store behaves like the LMDB one", "[indexes][view_store]") {
   auto store = NewMemoryViewStore();
   std::mt19937_64 rng(9);
