@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -94,7 +95,13 @@ struct Waiter {
   std::optional<Result<Receipt>> result;
 };
 
+std::uint64_t MonotonicNanos() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
 struct Pending {
+  std::uint64_t enqueued_ns = 0;
   Transaction tx;
   std::string encoded;
   merkle::Hash tx_hash;
@@ -121,6 +128,12 @@ struct Outcome {
   std::uint64_t first_seq = 0;
   std::uint64_t height = 0;
   merkle::Hash block_hash{};
+  std::uint64_t durable_ns = 0;  // committed blocks: when the store returned
+};
+
+// LedgerStats' phase totals; written by the commit and ack threads.
+struct PhaseCounters {
+  std::atomic<std::uint64_t> blocks{0}, queue_wait_ns{0}, apply_ns{0}, store_ns{0}, ack_wait_ns{0};
 };
 
 }  // namespace
@@ -260,6 +273,7 @@ class Ledger::Impl {
                                                                 "' is full (" + std::to_string(options_.queue_capacity) +
                                                                 " transactions)"));
       }
+      pending->enqueued_ns = MonotonicNanos();
       queue_.push_back(std::move(pending));
     }
     work_cv_.notify_one();
@@ -296,6 +310,15 @@ class Ledger::Impl {
   std::uint64_t tx_count() const {
     std::lock_guard lock(tip_mu_);
     return next_seq_;
+  }
+  LedgerStats stats() const {
+    LedgerStats s{size(), tx_count(), queued()};
+    s.committed_blocks = phases_.blocks.load(std::memory_order_relaxed);
+    s.queue_wait_ns = phases_.queue_wait_ns.load(std::memory_order_relaxed);
+    s.apply_ns = phases_.apply_ns.load(std::memory_order_relaxed);
+    s.store_ns = phases_.store_ns.load(std::memory_order_relaxed);
+    s.ack_wait_ns = phases_.ack_wait_ns.load(std::memory_order_relaxed);
+    return s;
   }
 
   Result<std::string> Checkpoint() {
@@ -466,6 +489,8 @@ class Ledger::Impl {
   }
 
   void CommitBlock(std::vector<std::unique_ptr<Pending>>& batch) {
+    const std::uint64_t taken_ns = MonotonicNanos();
+    const std::uint64_t queue_wait_ns = taken_ns - batch.front()->enqueued_ns;  // the queue is FIFO
     const std::uint64_t height = tip_size_;  // only this thread changes it
     BlockHeader header;
     // Chosen before the state is applied: document revisions record it.
@@ -501,6 +526,7 @@ class Ledger::Impl {
         status = state_root.status();
       }
     }
+    const std::uint64_t applied_ns = MonotonicNanos();
     header.ledger_id = meta_.id;
     header.height = height;
     header.prev_hash = last_hash_;
@@ -523,6 +549,7 @@ class Ledger::Impl {
     next_range.Append(block_hash, [&](std::uint32_t level, std::uint64_t index, const merkle::Hash& h) {
       write.nodes.push_back({level, index, h});
     });
+    const std::uint64_t store_begin_ns = MonotonicNanos();
     if (status.ok()) {
       status = store_->AppendBlock(write);
       if (!status.ok() && BlockReachedStore(height, encoded)) {
@@ -536,6 +563,11 @@ class Ledger::Impl {
       HandOff({std::move(batch), status, {}, 0, height, {}});
       return;
     }
+    const std::uint64_t durable_ns = MonotonicNanos();
+    phases_.blocks.fetch_add(1, std::memory_order_relaxed);
+    phases_.queue_wait_ns.fetch_add(queue_wait_ns, std::memory_order_relaxed);
+    phases_.apply_ns.fetch_add(applied_ns - taken_ns, std::memory_order_relaxed);
+    phases_.store_ns.fetch_add(durable_ns - store_begin_ns, std::memory_order_relaxed);
     if (options_.state != nullptr) options_.state->CommitBlock(height);
     range_ = std::move(next_range);
     last_hash_ = block_hash;
@@ -547,7 +579,7 @@ class Ledger::Impl {
       tip_root_ = range_.Root();
       next_seq_ += batch.size();
     }
-    HandOff({std::move(batch), Status::Ok(), {}, first_seq, height, block_hash});
+    HandOff({std::move(batch), Status::Ok(), {}, first_seq, height, block_hash, durable_ns});
   }
 
   // True iff block `height` with exactly this header is in the store.
@@ -578,6 +610,7 @@ class Ledger::Impl {
         ready.swap(acks_);
       }
       for (Outcome& o : ready) {
+        if (o.durable_ns != 0) phases_.ack_wait_ns.fetch_add(MonotonicNanos() - o.durable_ns, std::memory_order_relaxed);
         for (size_t i = 0; i < o.batch.size(); ++i) {
           Pending& p = *o.batch[i];
           if (!o.verdicts.empty()) {
@@ -623,6 +656,8 @@ class Ledger::Impl {
   std::deque<Outcome> acks_;
   bool acks_stopping_ = false;
   std::thread ack_thread_;
+
+  PhaseCounters phases_;
 
   std::mutex checkpoint_mu_;
   std::optional<std::pair<std::uint64_t, std::string>> last_checkpoint_;
@@ -687,7 +722,7 @@ void Ledger::AppendAsync(Transaction tx, std::function<void(Result<Receipt>)> do
 
 std::uint64_t Ledger::size() const { return impl_->size(); }
 merkle::Hash Ledger::root() const { return impl_->root(); }
-LedgerStats Ledger::stats() const { return {impl_->size(), impl_->tx_count(), impl_->queued()}; }
+LedgerStats Ledger::stats() const { return impl_->stats(); }
 Result<std::string> Ledger::Checkpoint() { return impl_->Checkpoint(); }
 
 Result<BlockHeader> Ledger::GetBlock(std::uint64_t height) const {
