@@ -201,14 +201,21 @@ Result<std::string> InMemoryValueStore::Get(ValueRef ref) const {
   return values_[ref - 1];
 }
 
-void WalkPages(std::vector<NodeId> roots, const std::function<const MapNode*(NodeId)>& enter) {
+void WalkPages(std::vector<NodeId> roots, const std::function<const MapNode*(NodeId)>& enter,
+               const std::function<void(ValueRef)>& on_value) {
   std::vector<NodeId> stack = std::move(roots);
   while (!stack.empty()) {
     const NodeId id = stack.back();
     stack.pop_back();
     const MapNode* page = enter(id);
-    if (page == nullptr || page->level == 0) continue;
-    for (size_t i = 0; i < page->items.size(); ++i) stack.push_back(page->child(i));
+    if (page == nullptr) continue;
+    for (size_t i = 0; i < page->items.size(); ++i) {
+      if (page->level == 0) {
+        on_value(page->value_ref(i));
+      } else {
+        stack.push_back(page->child(i));
+      }
+    }
   }
 }
 

@@ -186,18 +186,16 @@ struct Reached {
 Reached Reach(const std::vector<NodeId>& roots, NodeId first_node, const std::vector<std::shared_ptr<const MapNode>>& nodes,
               ValueRef first_value, size_t value_count) {
   Reached r{std::vector<char>(nodes.size(), 0), std::vector<char>(value_count, 0)};
-  WalkPages(roots, [&](NodeId id) -> const MapNode* {
-    if (id < first_node || id - first_node >= nodes.size() || r.nodes[id - first_node] != 0) return nullptr;
-    r.nodes[id - first_node] = 1;
-    const MapNode* page = nodes[id - first_node].get();
-    if (page->level == 0) {
-      for (size_t i = 0; i < page->items.size(); ++i) {
-        const ValueRef ref = page->value_ref(i);
+  WalkPages(
+      roots,
+      [&](NodeId id) -> const MapNode* {
+        if (id < first_node || id - first_node >= nodes.size() || r.nodes[id - first_node] != 0) return nullptr;
+        r.nodes[id - first_node] = 1;
+        return nodes[id - first_node].get();
+      },
+      [&](ValueRef ref) {
         if (ref >= first_value && ref - first_value < value_count) r.values[ref - first_value] = 1;
-      }
-    }
-    return page;
-  });
+      });
   // The newest page and value of the window are written even if unreached:
   // after a restart ids continue from the last stored ones, and must continue
   // exactly as they would have (the audit compares pages by id).

@@ -91,6 +91,14 @@ merkle::CatalogEntry CatalogEntryOf(const MapState& map) {
   return {map.spec.kind, map.version.root_hash, map.version.count(), map.spec.schema_hash};
 }
 
+std::vector<NodeId> StateView::RootPages() const {
+  std::vector<NodeId> roots;
+  roots.reserve(maps_.size() + 1);
+  roots.push_back(catalog_.root);
+  for (const auto& [id, map] : maps_) roots.push_back(map.version.root);
+  return roots;
+}
+
 const MapState* StateView::Find(const MapId& id) const {
   auto it = maps_.find(id);
   return it == maps_.end() ? nullptr : &it->second;
@@ -290,11 +298,8 @@ Status Views::CommitBlock(std::uint64_t height) {
   if (!prepared_ || *prepared_->height() != height) {
     return FailedPrecondition("block " + std::to_string(height) + " is not prepared");
   }
-  std::vector<NodeId> roots;
-  roots.reserve(prepared_->maps().size() + 1);
-  roots.push_back(prepared_->catalog().root);
-  for (const auto& [id, map] : prepared_->maps()) roots.push_back(map.version.root);
-  prepared_->pin_ = store_->Commit(height, EncodeStateRecord(*prepared_, options_.max_page_items), std::move(roots));
+  prepared_->pin_ =
+      store_->Commit(height, EncodeStateRecord(*prepared_, options_.max_page_items), prepared_->RootPages());
   std::lock_guard lock(mu_);
   current_ = std::move(prepared_);
   prepared_.reset();

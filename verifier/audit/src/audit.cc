@@ -591,20 +591,17 @@ std::vector<StoreCheck> Auditor::Reached(std::vector<StoreCheck> batch, const in
   std::unordered_map<std::uint64_t, size_t> pages, values;
   for (size_t i = 0; i < batch.size(); ++i) (batch[i].page != nullptr ? pages : values).emplace(batch[i].id, i);
   std::vector<char> keep(batch.size(), 0);
-  std::vector<indexes::NodeId> roots{state.catalog().root};
-  for (const auto& [id, map] : state.maps()) roots.push_back(map.version.root);
-  indexes::WalkPages(std::move(roots), [&](indexes::NodeId id) -> const indexes::MapNode* {
-    auto it = pages.find(id);
-    if (it == pages.end() || keep[it->second] != 0) return nullptr;
-    keep[it->second] = 1;
-    const indexes::MapNode* page = batch[it->second].page.get();
-    if (page->level == 0) {
-      for (size_t i = 0; i < page->items.size(); ++i) {
-        if (auto v = values.find(page->value_ref(i)); v != values.end()) keep[v->second] = 1;
-      }
-    }
-    return page;
-  });
+  indexes::WalkPages(
+      state.RootPages(),
+      [&](indexes::NodeId id) -> const indexes::MapNode* {
+        auto it = pages.find(id);
+        if (it == pages.end() || keep[it->second] != 0) return nullptr;
+        keep[it->second] = 1;
+        return batch[it->second].page.get();
+      },
+      [&](indexes::ValueRef ref) {
+        if (auto v = values.find(ref); v != values.end()) keep[v->second] = 1;
+      });
   std::vector<StoreCheck> out;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (keep[i] != 0) out.push_back(std::move(batch[i]));

@@ -84,26 +84,18 @@ void ReplayStore::MaybeCollect(const indexes::StateView& state) {
   std::unordered_map<indexes::ValueRef, std::string> values;
   pages.reserve(pages_.size() / 2);
   values.reserve(values_.size() / 2);
-  std::vector<indexes::NodeId> stack;
-  stack.push_back(state.catalog().root);
-  for (const auto& [id, map] : state.maps()) stack.push_back(map.version.root);
-  while (!stack.empty()) {
-    const indexes::NodeId id = stack.back();
-    stack.pop_back();
-    if (id < first_id_ || pages.contains(id)) continue;  // base pages never point at ours
-    auto it = pages_.find(id);
-    if (it == pages_.end()) continue;
-    const indexes::MapNode& page = *it->second;
-    for (size_t i = 0; i < page.items.size(); ++i) {
-      const std::uint64_t ref = page.items[i].ref;
-      if (page.level > 0) {
-        stack.push_back(ref);
-      } else if (ref >= first_id_) {
+  indexes::WalkPages(
+      state.RootPages(),
+      [&](indexes::NodeId id) -> const indexes::MapNode* {
+        if (id < first_id_ || pages.contains(id)) return nullptr;  // base pages never point at ours
+        auto it = pages_.find(id);
+        if (it == pages_.end()) return nullptr;
+        return pages.emplace(id, std::move(it->second)).first->second.get();
+      },
+      [&](indexes::ValueRef ref) {
+        if (ref < first_id_) return;
         if (auto v = values_.find(ref); v != values_.end()) values.emplace(ref, std::move(v->second));
-      }
-    }
-    pages.emplace(id, std::move(it->second));
-  }
+      });
   pages_ = std::move(pages);
   values_ = std::move(values);
   kept_after_collect_ = pages_.size() + values_.size();

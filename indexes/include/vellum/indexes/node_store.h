@@ -88,12 +88,13 @@ struct MapNode {
   void Seal(std::span<const MapItemSource> sources = {});
 };
 
-// Walks pages from `roots` downwards, each reachable page once per call of
-// `enter`: `enter(id)` returns the page to descend into (its children are
-// walked next), or null to stop there (a page outside the caller's window, or
-// one already seen). Used to find which pages and values of a window of new
-// pages a state still reaches (ViewStore flushes, the audit's rebuild).
-void WalkPages(std::vector<NodeId> roots, const std::function<const MapNode*(NodeId)>& enter);
+// Walks pages from `roots` downwards: `enter(id)` returns the page to descend
+// into (its children are walked next, or, for a leaf, `on_value` gets each of
+// its value refs), or null to stop there (a page outside the caller's window,
+// or one already seen). Used to find which pages and values of a window of
+// new pages a state still reaches (ViewStore flushes, the audit's rebuild).
+void WalkPages(std::vector<NodeId> roots, const std::function<const MapNode*(NodeId)>& enter,
+               const std::function<void(ValueRef)>& on_value);
 
 // Canonical storage encoding of a page (items only; digests of level-0 items,
 // `inner` and `digest` are recomputed by DecodeMapNode).

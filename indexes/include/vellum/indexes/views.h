@@ -104,6 +104,9 @@ class StateView {
   const MapState* Find(const MapId& id) const;
   // Every map, in MapId (= catalog key) order.
   const std::map<MapId, MapState>& maps() const { return maps_; }
+  // The root page of the catalog and of every map (kNoNode for empty ones):
+  // where a walk of every page this state reaches starts.
+  std::vector<NodeId> RootPages() const;
 
  private:
   friend class Views;
