@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <span>
+#include <system_error>
+#include <thread>
 #include <utility>
 
 namespace vellum::indexes {
@@ -13,6 +16,10 @@ using merkle::MapProof;
 using merkle::MapProofNode;
 
 namespace {
+
+// Fewer new pages than this are built on one thread: a thread costs tens of
+// microseconds to start, a page a few.
+constexpr size_t kParallelBuildPages = 64;
 
 // A page being built in this batch. Its slots are entries (level 0) or
 // children (level >= 1): an item copied unchanged from a sealed page, a new
@@ -24,7 +31,8 @@ namespace {
 struct Pending;
 struct Fresh {
   std::string_view key;
-  MapNode::Item item;  // key offsets unused
+  MapNode::Item item;  // key offsets unused; a new page's ref is set once it is stored
+  bool is_page = false;  // a sealed new page (not a new entry)
 };
 struct Slot {
   const MapNode* page = nullptr;  // copied: item `index` of this sealed page
@@ -39,6 +47,28 @@ struct Pending {
   std::uint8_t level = 0;
   std::vector<Slot> slots;
 };
+
+// A new page built and sealed but not stored yet. Pages are built (the costly
+// part: copying items, hashing) possibly on two threads, then stored one by
+// one in post-order, so node ids are the same whichever thread built what.
+struct Built {
+  std::shared_ptr<MapNode> node;
+  Fresh* self = nullptr;                                    // gets the id once stored
+  std::vector<std::pair<std::uint32_t, const Fresh*>> new_children;  // item index, child
+};
+// Where one thread builds pages: in post-order, with its own scratch.
+struct Sealing {
+  std::deque<Built> built;
+  std::deque<Fresh> fresh;
+  std::vector<MapItemSource> sources;
+};
+
+// Builds and seals `p` and its new descendants, bottom-up, each once, into
+// `w` (post-order); `p`'s pending slots become sealed ones. Touches no store.
+const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w);
+
+// New pages under `p`, itself included.
+size_t CountPending(const Pending& p);
 
 // One normalized mutation of a batch.
 struct Op {
@@ -59,6 +89,46 @@ Result<std::string> LoadValue(const ValueStore& values, const MapNode& page, siz
                                merkle::HashHex(computed), rank, total});
   }
   return value;
+}
+
+const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
+  size_t key_bytes = 0;
+  for (Slot& s : p.slots) {
+    if (s.pending != nullptr) s = Slot{nullptr, 0, BuildPages(kind, *s.pending, w), nullptr};
+    key_bytes += s.key().size();
+  }
+  Built& b = w.built.emplace_back();
+  auto node = std::make_shared<MapNode>();
+  node->kind = kind;
+  node->level = p.level;
+  node->keys.reserve(key_bytes);
+  node->items.reserve(p.slots.size());
+  w.sources.clear();
+  for (const Slot& s : p.slots) {
+    if (s.fresh != nullptr && s.fresh->is_page) {
+      b.new_children.emplace_back(static_cast<std::uint32_t>(node->items.size()), s.fresh);
+    }
+    node->Add(s.key(), s.item());
+    w.sources.push_back(s.page != nullptr ? MapItemSource{s.page, s.index} : MapItemSource{});
+  }
+  node->Seal(w.sources);
+  Fresh& ref = w.fresh.emplace_back();
+  // The first slot's key outlives the batch's build as every slot key does,
+  // so the new page need not be pinned (the store may not keep it in memory).
+  ref.key = p.slots.front().key();
+  ref.item.digest = node->digest;
+  ref.is_page = true;
+  b.node = std::move(node);
+  b.self = &ref;
+  return &ref;
+}
+
+size_t CountPending(const Pending& p) {
+  size_t n = 1;
+  for (const Slot& s : p.slots) {
+    if (s.pending != nullptr) n += CountPending(*s.pending);
+  }
+  return n;
 }
 
 }  // namespace
@@ -176,35 +246,47 @@ class AuthenticatedMap::Builder {
     return Status::Ok();
   }
 
-  // Seals `p` and its new descendants, bottom-up, each once; returns the
-  // reference to the stored page.
-  Result<const Fresh*> Finalize(Pending& p) {
-    size_t key_bytes = 0;
-    for (Slot& s : p.slots) {
-      if (s.pending != nullptr) {
-        VELLUM_ASSIGN_OR_RETURN(const Fresh* child, Finalize(*s.pending));
-        s = Slot{nullptr, 0, child, nullptr};
+  // Builds and seals `top` and its new descendants, then stores them in
+  // post-order. With enough new pages, the subtrees of the top page's second
+  // half of new children are built on a second thread.
+  Result<const Fresh*> Finalize(Pending& top) {
+    std::deque<Sealing>& parts = sealing_;
+    Sealing& first = parts.emplace_back();
+    if (map_.options_.build_threads > 1 && top.level > 0) {
+      std::vector<size_t> weight(top.slots.size(), 0);
+      size_t total = 0;
+      for (size_t i = 0; i < top.slots.size(); ++i) {
+        if (top.slots[i].pending != nullptr) total += weight[i] = CountPending(*top.slots[i].pending);
       }
-      key_bytes += s.key().size();
+      if (total >= kParallelBuildPages) {
+        size_t split = 0;
+        for (size_t acc = 0; split < top.slots.size() && 2 * acc < total; ++split) acc += weight[split];
+        Sealing& second = parts.emplace_back();
+        const merkle::MapKind kind = map_.options_.kind;
+        auto build = [&top, kind](size_t from, size_t to, Sealing* w) {
+          for (size_t i = from; i < to; ++i) {
+            Slot& s = top.slots[i];
+            if (s.pending != nullptr) s = Slot{nullptr, 0, BuildPages(kind, *s.pending, *w), nullptr};
+          }
+        };
+        std::optional<std::thread> helper;
+        try {
+          helper.emplace(build, split, top.slots.size(), &second);
+        } catch (const std::system_error&) {
+          build(split, top.slots.size(), &second);  // no thread to be had: build it here
+        }
+        build(0, split, &first);
+        if (helper) helper->join();
+      }
     }
-    auto node = std::make_shared<MapNode>();
-    node->kind = map_.options_.kind;
-    node->level = p.level;
-    node->keys.reserve(key_bytes);
-    node->items.reserve(p.slots.size());
-    sources_.clear();
-    for (const Slot& s : p.slots) {
-      node->Add(s.key(), s.item());
-      sources_.push_back(s.page != nullptr ? MapItemSource{s.page, s.index} : MapItemSource{});
+    const Fresh* root = BuildPages(map_.options_.kind, top, parts.emplace_back());
+    for (Sealing& part : parts) {
+      for (Built& b : part.built) {
+        for (const auto& [index, child] : b.new_children) b.node->items[index].ref = child->item.ref;
+        VELLUM_ASSIGN_OR_RETURN(b.self->item.ref, map_.options_.nodes->Put(std::move(b.node)));
+      }
     }
-    node->Seal(sources_);
-    Fresh& ref = fresh_.emplace_back();
-    // The first slot's key outlives the batch's build as every slot key does,
-    // so the new page need not be pinned (the store may not keep it in memory).
-    ref.key = p.slots.front().key();
-    ref.item.digest = node->digest;
-    VELLUM_ASSIGN_OR_RETURN(ref.item.ref, map_.options_.nodes->Put(std::move(node)));
-    return &ref;
+    return root;
   }
 
   // Turns the new top page into a version: splits it into more levels while
@@ -304,9 +386,9 @@ class AuthenticatedMap::Builder {
   const size_t max_;
   const size_t min_;
   std::deque<Pending> pending_;                         // every page started in this batch
-  std::deque<Fresh> fresh_;                             // new entries and sealed new pages
+  std::deque<Fresh> fresh_;                             // new entries
+  std::deque<Sealing> sealing_;                         // new pages, by the thread that built them
   std::vector<std::shared_ptr<const MapNode>> pinned_;  // loaded pages whose keys and items slots borrow
-  std::vector<MapItemSource> sources_;                  // scratch for Finalize
   std::vector<Slot> chunks_;                            // scratch for SplitAt
 };
 
@@ -315,6 +397,7 @@ Result<AuthenticatedMap> AuthenticatedMap::Create(MapOptions options) {
   if (options.max_page_items < 4 || options.max_page_items > 256 || options.max_page_items % 2 != 0) {
     return InvalidArgument("max_page_items must be even and in [4, 256]");
   }
+  if (options.build_threads < 1 || options.build_threads > 2) return InvalidArgument("build_threads must be 1 or 2");
   if (options.kind != merkle::MapKind::kPlain && options.kind != merkle::MapKind::kInt64Aggregate) {
     return InvalidArgument("unknown map kind");
   }

@@ -30,8 +30,8 @@ struct Fixture {
   InMemoryValueStore values;
   AuthenticatedMap map;
 
-  explicit Fixture(MapKind kind, size_t fanout = kDefaultMaxPageItems)
-      : map(*AuthenticatedMap::Create({kind, fanout, &nodes, &values})) {}
+  explicit Fixture(MapKind kind, size_t fanout = kDefaultMaxPageItems, unsigned build_threads = 2)
+      : map(*AuthenticatedMap::Create({kind, fanout, &nodes, &values, build_threads})) {}
 };
 
 // Encodes and decodes the proof on the way, as a client would receive it.
@@ -281,6 +281,40 @@ TEST_CASE("authenticated map: same batches give the same roots, byte for byte", 
   // The root commits to the kind.
   Fixture plain(MapKind::kPlain, 8);
   CHECK(plain.map.Empty().root_hash != b.map.Empty().root_hash);
+}
+
+TEST_CASE("authenticated map: pages built on two threads are the pages built on one", "[indexes]") {
+  // Batches big enough that Apply builds on a second thread (>= 64 new pages);
+  // node ids, refs and every stored page must not depend on it.
+  for (MapKind kind : {MapKind::kPlain, MapKind::kInt64Aggregate}) {
+    for (size_t fanout : {4u, 8u, 32u}) {
+      INFO("kind " << static_cast<int>(kind) << " fanout " << fanout);
+      std::mt19937 rng(static_cast<std::uint32_t>(fanout + 1000));
+      Fixture two(kind, fanout, 2);
+      History h = RandomHistory(two, rng, 12, fanout == 32 ? 6000 : 1500, false);
+      Fixture one(kind, fanout, 1);
+      MapVersion v = one.map.Empty();
+      for (size_t i = 0; i < h.batches.size(); ++i) {
+        auto next = one.map.Apply(v, h.batches[i]);
+        REQUIRE(next.ok());
+        v = *next;
+        REQUIRE(v.root == h.versions[i + 1].root);
+        REQUIRE(v.root_hash == h.versions[i + 1].root_hash);
+      }
+      REQUIRE(one.nodes.size() == two.nodes.size());
+      REQUIRE(one.nodes.size() > 64);
+      for (NodeId id = 1; id <= one.nodes.size(); ++id) {
+        REQUIRE(EncodeMapNode(**one.nodes.Get(id)) == EncodeMapNode(**two.nodes.Get(id)));
+      }
+      REQUIRE(two.map.CheckInvariants(h.versions.back()).ok());
+    }
+  }
+  InMemoryNodeStore nodes;
+  InMemoryValueStore values;
+  CHECK(AuthenticatedMap::Create({MapKind::kPlain, 8, &nodes, &values, 0}).status().code() ==
+        StatusCode::kInvalidArgument);
+  CHECK(AuthenticatedMap::Create({MapKind::kPlain, 8, &nodes, &values, 3}).status().code() ==
+        StatusCode::kInvalidArgument);
 }
 
 TEST_CASE("authenticated map pages round-trip through their storage encoding", "[indexes]") {

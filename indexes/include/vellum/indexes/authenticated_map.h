@@ -22,6 +22,8 @@
 //
 // Thread-safety: an AuthenticatedMap holds no mutable state of its own; it is
 // as thread-safe as the stores it is given (the in-memory stores are not).
+// Apply() may build pages on a helper thread of its own, which touches no
+// store; it has joined before Apply() returns.
 #ifndef VELLUM_INDEXES_AUTHENTICATED_MAP_H_
 #define VELLUM_INDEXES_AUTHENTICATED_MAP_H_
 
@@ -47,6 +49,9 @@ struct MapOptions {
   size_t max_page_items = kDefaultMaxPageItems;
   NodeStore* nodes = nullptr;    // not owned; must outlive the map
   ValueStore* values = nullptr;  // not owned; must outlive the map
+  // Threads that build and hash a batch's new pages (1 or 2; 2 only pays off
+  // for batches of many pages). Roots and node ids do not depend on it.
+  unsigned build_threads = 2;
 };
 
 // A handle to one version: what the lead persists per block (root page id and
