@@ -1,9 +1,11 @@
 #include "vellum/indexes/authenticated_map.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
-#include <optional>
+#include <mutex>
 #include <span>
 #include <system_error>
 #include <thread>
@@ -17,8 +19,8 @@ using merkle::MapProofNode;
 
 namespace {
 
-// Fewer new pages than this are built on one thread: a thread costs tens of
-// microseconds to start, a page a few.
+// Fewer new pages than this are built on one thread: handing work to the
+// helper thread and waiting for it costs more than a few pages.
 constexpr size_t kParallelBuildPages = 64;
 
 // A page being built in this batch. Its slots are entries (level 0) or
@@ -69,6 +71,67 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w);
 
 // New pages under `p`, itself included.
 size_t CountPending(const Pending& p);
+
+// The process's page-building helper: one thread, started on first use and
+// kept for the life of the process (a thread per batch would pay its start
+// and a cold allocator cache every time). While it builds for one map's
+// batch, other batches build on their caller's thread alone.
+class BuildHelper {
+ public:
+  static BuildHelper& Instance() {
+    static BuildHelper* const helper = new BuildHelper();  // never destroyed: its thread may still wait
+    return *helper;
+  }
+
+  // Starts `job` on the helper thread; false (nothing started) if the helper
+  // is busy or no thread can be started.
+  bool TryStart(std::function<void()> job) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (busy_) return false;
+    if (!started_) {
+      try {
+        std::thread([this] { Loop(); }).detach();
+      } catch (const std::system_error&) {
+        return false;
+      }
+      started_ = true;
+    }
+    busy_ = true;
+    job_ = std::move(job);
+    wake_.notify_one();
+    return true;
+  }
+
+  // Waits until the job that TryStart started has returned.
+  void Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    done_.wait(lock, [this] { return !busy_; });
+  }
+
+ private:
+  BuildHelper() = default;
+
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      wake_.wait(lock, [this] { return job_ != nullptr; });
+      std::function<void()> job = std::move(job_);
+      job_ = nullptr;
+      lock.unlock();
+      job();
+      lock.lock();
+      busy_ = false;
+      done_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable wake_;
+  std::condition_variable done_;
+  std::function<void()> job_;
+  bool busy_ = false;
+  bool started_ = false;
+};
 
 // One normalized mutation of a batch.
 struct Op {
@@ -269,14 +332,15 @@ class AuthenticatedMap::Builder {
             if (s.pending != nullptr) s = Slot{nullptr, 0, BuildPages(kind, *s.pending, *w), nullptr};
           }
         };
-        std::optional<std::thread> helper;
-        try {
-          helper.emplace(build, split, top.slots.size(), &second);
-        } catch (const std::system_error&) {
-          build(split, top.slots.size(), &second);  // no thread to be had: build it here
-        }
+        const size_t end = top.slots.size();
+        BuildHelper& helper = BuildHelper::Instance();
+        const bool helped = helper.TryStart([&build, split, end, &second] { build(split, end, &second); });
         build(0, split, &first);
-        if (helper) helper->join();
+        if (helped) {
+          helper.Wait();
+        } else {
+          build(split, end, &second);
+        }
       }
     }
     const Fresh* root = BuildPages(map_.options_.kind, top, parts.emplace_back());

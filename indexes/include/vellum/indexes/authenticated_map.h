@@ -22,8 +22,8 @@
 //
 // Thread-safety: an AuthenticatedMap holds no mutable state of its own; it is
 // as thread-safe as the stores it is given (the in-memory stores are not).
-// Apply() may build pages on a helper thread of its own, which touches no
-// store; it has joined before Apply() returns.
+// Apply() may build pages on a process-wide helper thread, which touches no
+// store and has finished before Apply() returns.
 #ifndef VELLUM_INDEXES_AUTHENTICATED_MAP_H_
 #define VELLUM_INDEXES_AUTHENTICATED_MAP_H_
 
