@@ -1,6 +1,9 @@
 #include "vellum/indexes/authenticated_map.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -86,15 +89,20 @@ class BuildHelper {
   // Starts `job` on the helper thread; false (nothing started) if the helper
   // is busy or no thread can be started.
   bool TryStart(std::function<void()> job) {
+    // A forked child has this object but not the thread (and maybe a mutex
+    // held at the fork): it builds alone.
+    const pid_t self = ::getpid();
+    const pid_t owner = owner_.load(std::memory_order_acquire);
+    if (owner != 0 && owner != self) return false;
     std::lock_guard<std::mutex> lock(mu_);
     if (busy_) return false;
-    if (!started_) {
+    if (owner == 0) {
       try {
         std::thread([this] { Loop(); }).detach();
       } catch (const std::system_error&) {
         return false;
       }
-      started_ = true;
+      owner_.store(self, std::memory_order_release);
     }
     busy_ = true;
     job_ = std::move(job);
@@ -130,7 +138,7 @@ class BuildHelper {
   std::condition_variable done_;
   std::function<void()> job_;
   bool busy_ = false;
-  bool started_ = false;
+  std::atomic<pid_t> owner_{0};  // the process whose helper thread runs; 0 before the first start
 };
 
 // One normalized mutation of a batch.

@@ -1,5 +1,8 @@
 #include "vellum/indexes/authenticated_map.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -315,6 +318,41 @@ TEST_CASE("authenticated map: pages built on two threads are the pages built on 
         StatusCode::kInvalidArgument);
   CHECK(AuthenticatedMap::Create({MapKind::kPlain, 8, &nodes, &values, 3}).status().code() ==
         StatusCode::kInvalidArgument);
+}
+
+// Applies batches big enough for the helper thread; true if the roots agree
+// with a one-thread map's.
+bool ApplyBigBatches(std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  Fixture two(MapKind::kPlain, 8, 2);
+  Fixture one(MapKind::kPlain, 8, 1);
+  MapVersion a = two.map.Empty();
+  MapVersion b = one.map.Empty();
+  for (int round = 0; round < 3; ++round) {
+    std::vector<MapMutation> batch;
+    for (int i = 0; i < 2000; ++i) batch.push_back(MapMutation::Put("k" + std::to_string(rng()), "v"));
+    auto na = two.map.Apply(a, batch);
+    auto nb = one.map.Apply(b, batch);
+    if (!na.ok() || !nb.ok() || na->root_hash != nb->root_hash || na->root != nb->root) return false;
+    a = *na;
+    b = *nb;
+  }
+  return true;
+}
+
+TEST_CASE("authenticated map: a forked child builds without the parent's helper thread", "[indexes]") {
+  REQUIRE(ApplyBigBatches(1));  // the helper thread now runs in this process
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::alarm(60);  // a child waiting for a helper it does not have dies instead of hanging
+    ::_exit(ApplyBigBatches(2) ? 0 : 1);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(ApplyBigBatches(3));
 }
 
 TEST_CASE("authenticated map pages round-trip through their storage encoding", "[indexes]") {
