@@ -22,9 +22,11 @@ using merkle::MapProofNode;
 
 namespace {
 
-// Fewer new pages than this are built on one thread: handing work to the
-// helper thread and waiting for it costs more than a few pages.
+// Fewer new pages than this are built on one thread, and batches of fewer
+// ops are applied on one: handing work to the helper thread and waiting for
+// it costs more than a few pages or ops.
 constexpr size_t kParallelBuildPages = 64;
+constexpr size_t kParallelApplyOps = 64;
 
 // A page being built in this batch. Its slots are entries (level 0) or
 // children (level >= 1): an item copied unchanged from a sealed page, a new
@@ -145,7 +147,14 @@ class BuildHelper {
 struct Op {
   const MapMutation* m;
   merkle::Hash value_hash;
-  MapDigest digest;  // of the new entry (puts)
+  MapDigest digest;  // of the new entry (puts), set by Hash()
+
+  // Computed where the op meets its leaf, so on whichever thread applies it.
+  void Hash(merkle::MapKind kind) {
+    if (m->op != MapMutation::Op::kPut) return;
+    value_hash = merkle::MapValueHash(m->value);
+    digest = merkle::MapLeafDigest(kind, m->key, value_hash, m->aggregate);
+  }
 };
 
 // The value of item `i` of leaf `page` (at `rank` in a map of `total`
@@ -221,13 +230,15 @@ class AuthenticatedMap::Builder {
   explicit Builder(const AuthenticatedMap& map)
       : map_(map), max_(map.options_.max_page_items), min_(map.options_.max_page_items / 2) {}
 
-  // nullptr if the batch changes nothing under `id`.
-  Result<Pending*> ApplyNode(NodeId id, std::span<const Op> ops) {
+  // nullptr if the batch changes nothing under `id`. `top`: the root page,
+  // whose children's subtrees may be applied on two threads.
+  Result<Pending*> ApplyNode(NodeId id, std::span<Op> ops, bool top = false) {
     VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(id));
     Pending* p = NewPending(node->level);
     const size_t n = node->items.size();
     bool changed = false;
     if (node->level == 0) {
+      for (Op& op : ops) op.Hash(map_.options_.kind);
       p->slots.reserve(n + ops.size());
       size_t i = 0;
       size_t j = 0;
@@ -237,8 +248,7 @@ class AuthenticatedMap::Builder {
           p->slots.push_back(Copy(node, i++));
         } else if (cmp > 0) {
           if (ops[j].m->op == MapMutation::Op::kPut) {
-            VELLUM_ASSIGN_OR_RETURN(Slot entry, NewEntry(ops[j]));
-            p->slots.push_back(entry);
+            p->slots.push_back(NewEntry(ops[j]));
             changed = true;
           }
           ++j;
@@ -247,8 +257,7 @@ class AuthenticatedMap::Builder {
             if (ops[j].digest == node->items[i].digest) {
               p->slots.push_back(Copy(node, i));
             } else {
-              VELLUM_ASSIGN_OR_RETURN(Slot entry, NewEntry(ops[j]));
-              p->slots.push_back(entry);
+              p->slots.push_back(NewEntry(ops[j]));
               changed = true;
             }
           } else {
@@ -262,6 +271,12 @@ class AuthenticatedMap::Builder {
       return p;
     }
     p->slots.reserve(n + 2);
+    if (top && map_.options_.build_threads > 1 && ops.size() >= kParallelApplyOps) {
+      VELLUM_ASSIGN_OR_RETURN(changed, ApplyChildrenInTwo(*node, ops, p));
+      if (!changed) return Drop(p);
+      VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
+      return p;
+    }
     size_t j = 0;
     for (size_t i = 0; i < n; ++i) {
       size_t end = ops.size();
@@ -287,6 +302,68 @@ class AuthenticatedMap::Builder {
     if (!changed) return Drop(p);
     VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
     return p;
+  }
+
+  // ApplyNode's loop over the children of `node` (level >= 1), with the
+  // children holding the second half of the ops applied by a partner
+  // builder on the helper thread. Appends p's slots; true if any changed.
+  Result<bool> ApplyChildrenInTwo(const MapNode& node, std::span<Op> ops, Pending* p) {
+    const size_t n = node.items.size();
+    // The ops of child i are [bounds[i], bounds[i + 1]).
+    std::vector<size_t> bounds(n + 1, ops.size());
+    bounds[0] = 0;
+    for (size_t i = 1; i < n; ++i) {
+      const std::string_view first = node.key(i);
+      bounds[i] = static_cast<size_t>(
+          std::lower_bound(ops.begin() + static_cast<std::ptrdiff_t>(bounds[i - 1]), ops.end(), first,
+                           [](const Op& o, std::string_view k) { return o.m->key < k; }) -
+          ops.begin());
+    }
+    std::vector<Pending*> child(n, nullptr);
+    auto apply = [&node, &ops, &bounds, &child](Builder& b, size_t from, size_t to) -> Status {
+      for (size_t i = from; i < to; ++i) {
+        if (bounds[i] == bounds[i + 1]) continue;
+        VELLUM_ASSIGN_OR_RETURN(child[i], b.ApplyNode(node.child(i), ops.subspan(bounds[i], bounds[i + 1] - bounds[i])));
+      }
+      return Status::Ok();
+    };
+    size_t split = 0;  // children [0, split) hold about half the ops
+    while (split < n && 2 * bounds[split] < ops.size()) ++split;
+    if (partner_ == nullptr) partner_ = std::make_unique<Builder>(map_);
+    Builder& partner = *partner_;
+    Status second;
+    BuildHelper& helper = BuildHelper::Instance();
+    const bool helped = helper.TryStart([&apply, &partner, &second, split, n] { second = apply(partner, split, n); });
+    Status first = apply(*this, 0, split);
+    if (helped) {
+      helper.Wait();
+    } else {
+      second = apply(partner, split, n);
+    }
+    VELLUM_RETURN_IF_ERROR(first);
+    VELLUM_RETURN_IF_ERROR(second);
+    bool changed = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (child[i] == nullptr) {
+        p->slots.push_back(Copy(&node, i));
+        continue;
+      }
+      changed = true;
+      if (!child[i]->slots.empty()) p->slots.push_back(Slot{nullptr, 0, nullptr, child[i]});
+    }
+    return changed;
+  }
+
+  // Stores the batch's new values, in key order (this builder's entries hold
+  // the lower keys, its partner's the higher), and sets their entries' refs.
+  Status StoreValues() {
+    for (Builder* b : {this, partner_.get()}) {
+      if (b == nullptr) continue;
+      for (const auto& [entry, value] : b->new_values_) {
+        VELLUM_ASSIGN_OR_RETURN(entry->item.ref, map_.options_.values->Put(*value));
+      }
+    }
+    return Status::Ok();
   }
 
   // Makes every new child in `slots` hold between min_ and max_ items, unless
@@ -380,14 +457,14 @@ class AuthenticatedMap::Builder {
     return Version(root->item);
   }
 
-  // A new or changed entry; stores its value (only then, so no-op puts write nothing).
-  Result<Slot> NewEntry(const Op& op) {
-    VELLUM_ASSIGN_OR_RETURN(ValueRef ref, map_.options_.values->Put(op.m->value));
+  // A new or changed entry. Its value is stored by StoreValues (only for
+  // these, so no-op puts write nothing), which also sets its ref.
+  Slot NewEntry(const Op& op) {
     Fresh& f = fresh_.emplace_back();
     f.key = op.m->key;
     f.item.value_hash = op.value_hash;
     f.item.digest = op.digest;
-    f.item.ref = ref;
+    new_values_.emplace_back(&f, &op.m->value);
     return Slot{nullptr, 0, &f, nullptr};
   }
 
@@ -459,6 +536,8 @@ class AuthenticatedMap::Builder {
   const size_t min_;
   std::deque<Pending> pending_;                         // every page started in this batch
   std::deque<Fresh> fresh_;                             // new entries
+  std::vector<std::pair<Fresh*, const std::string*>> new_values_;  // their values, in key order
+  std::unique_ptr<Builder> partner_;                    // applies half the root's children on the helper
   std::deque<Sealing> sealing_;                         // new pages, by the thread that built them
   std::vector<std::shared_ptr<const MapNode>> pinned_;  // loaded pages whose keys and items slots borrow
   std::vector<Slot> chunks_;                            // scratch for SplitAt
@@ -501,12 +580,7 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
   ops.reserve(sorted.size());
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (i + 1 < sorted.size() && sorted[i + 1]->key == sorted[i]->key) continue;
-    Op op{sorted[i], {}, {}};
-    if (op.m->op == MapMutation::Op::kPut) {
-      op.value_hash = merkle::MapValueHash(op.m->value);
-      op.digest = merkle::MapLeafDigest(options_.kind, op.m->key, op.value_hash, op.m->aggregate);
-    }
-    ops.push_back(op);
+    ops.push_back(Op{sorted[i], {}, {}});
   }
   if (ops.empty()) return base;
   Builder b(*this);
@@ -514,15 +588,16 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
   if (base.root == kNoNode) {
     top = b.NewPending(0);
     top->slots.reserve(ops.size());
-    for (const Op& op : ops) {
+    for (Op& op : ops) {
       if (op.m->op != MapMutation::Op::kPut) continue;
-      VELLUM_ASSIGN_OR_RETURN(Slot entry, b.NewEntry(op));
-      top->slots.push_back(entry);
+      op.Hash(options_.kind);
+      top->slots.push_back(b.NewEntry(op));
     }
   } else {
-    VELLUM_ASSIGN_OR_RETURN(top, b.ApplyNode(base.root, ops));
+    VELLUM_ASSIGN_OR_RETURN(top, b.ApplyNode(base.root, ops, /*top=*/true));
     if (top == nullptr) return base;
   }
+  VELLUM_RETURN_IF_ERROR(b.StoreValues());
   return b.Finish(top);
 }
 

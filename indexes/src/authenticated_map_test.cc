@@ -309,6 +309,9 @@ TEST_CASE("authenticated map: pages built on two threads are the pages built on 
       for (NodeId id = 1; id <= one.nodes.size(); ++id) {
         REQUIRE(EncodeMapNode(**one.nodes.Get(id)) == EncodeMapNode(**two.nodes.Get(id)));
       }
+      // Values are stored in the same order too (a page's refs would not show a swap).
+      REQUIRE(one.values.size() == two.values.size());
+      for (ValueRef ref = 1; ref <= one.values.size(); ++ref) REQUIRE(*one.values.Get(ref) == *two.values.Get(ref));
       REQUIRE(two.map.CheckInvariants(h.versions.back()).ok());
     }
   }
