@@ -112,7 +112,12 @@ void MapNode::Seal(std::span<const MapItemSource> sources) {
 }
 
 std::string EncodeMapNode(const MapNode& node) {
-  ByteWriter w;
+  // Exact size up front: flushes encode every page they write, and growing
+  // the string item by item cost more than the copying itself.
+  const bool agg = HasAggregate(node.kind);
+  const size_t per_item = 4 + (node.level == 0 ? merkle::kHashSize + 8 + (agg ? 8 : 0)
+                                               : 8 + merkle::kHashSize + 8 + (agg ? 32 : 0));
+  ByteWriter w(5 + node.keys.size() + node.items.size() * per_item);
   w.U8(kNodeFormatVersion);
   w.U8(static_cast<std::uint8_t>(node.kind));
   w.U8(node.level);
