@@ -118,6 +118,21 @@ class BuildHelper {
     done_.wait(lock, [this] { return !busy_; });
   }
 
+  // Runs `first` on this thread and `second` on the helper if it is free
+  // (else here, after `first`); returns once both have run. Both may touch
+  // the caller's stack: if `first` throws, the helper is still waited for.
+  static void RunBoth(const std::function<void()>& first, const std::function<void()>& second) {
+    BuildHelper& helper = Instance();
+    struct Join {
+      BuildHelper* helper;
+      ~Join() {
+        if (helper != nullptr) helper->Wait();
+      }
+    } join{helper.TryStart(second) ? &helper : nullptr};
+    first();
+    if (join.helper == nullptr) second();
+  }
+
  private:
   BuildHelper() = default;
 
@@ -331,15 +346,9 @@ class AuthenticatedMap::Builder {
     while (split < n && 2 * bounds[split] < ops.size()) ++split;
     if (partner_ == nullptr) partner_ = std::make_unique<Builder>(map_);
     Builder& partner = *partner_;
+    Status first;
     Status second;
-    BuildHelper& helper = BuildHelper::Instance();
-    const bool helped = helper.TryStart([&apply, &partner, &second, split, n] { second = apply(partner, split, n); });
-    Status first = apply(*this, 0, split);
-    if (helped) {
-      helper.Wait();
-    } else {
-      second = apply(partner, split, n);
-    }
+    BuildHelper::RunBoth([&] { first = apply(*this, 0, split); }, [&] { second = apply(partner, split, n); });
     VELLUM_RETURN_IF_ERROR(first);
     VELLUM_RETURN_IF_ERROR(second);
     bool changed = false;
@@ -418,14 +427,7 @@ class AuthenticatedMap::Builder {
           }
         };
         const size_t end = top.slots.size();
-        BuildHelper& helper = BuildHelper::Instance();
-        const bool helped = helper.TryStart([&build, split, end, &second] { build(split, end, &second); });
-        build(0, split, &first);
-        if (helped) {
-          helper.Wait();
-        } else {
-          build(split, end, &second);
-        }
+        BuildHelper::RunBoth([&] { build(0, split, &first); }, [&] { build(split, end, &second); });
       }
     }
     const Fresh* root = BuildPages(map_.options_.kind, top, parts.emplace_back());
