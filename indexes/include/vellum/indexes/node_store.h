@@ -9,8 +9,11 @@
 // encoding. The ref is never hashed: the entry commits to the value hash, and
 // readers check every fetched value against it.
 //
-// Thread-safety: MapNode is an immutable value once built. The in-memory stores
-// are not thread-safe; callers serialize writes and reads per store.
+// Thread-safety: MapNode is an immutable value once built. AuthenticatedMap::
+// Apply reads a store's pages (Get) from two threads at once while it
+// descends, and writes (Put) from one thread after that, so every store must
+// allow concurrent Gets while no Put runs. The in-memory stores allow exactly
+// that (const reads); callers serialize their writes with all other calls.
 #ifndef VELLUM_INDEXES_NODE_STORE_H_
 #define VELLUM_INDEXES_NODE_STORE_H_
 
