@@ -9,7 +9,9 @@
 // With a `base` store (incremental audits), ids below `first_id` are read
 // from it and never collected; new ids start at `first_id`.
 //
-// Thread-safety: none; one thread uses the store and the Views over it.
+// Thread-safety: one thread uses the store and the Views over it. Within
+// that, AuthenticatedMap::Apply's helper thread may call Nodes::Get while
+// the caller does too: Get only reads (pages_ and the base store).
 #ifndef VELLUM_AUDIT_REPLAY_STORE_H_
 #define VELLUM_AUDIT_REPLAY_STORE_H_
 
