@@ -259,18 +259,26 @@ TEST_CASE("authenticated map agrees with std::map and every proof verifies", "[i
   }
 }
 
+// Applies h's batches to a fresh map: each gives h's root hash (and, with
+// same_ids, h's root page id). Returns the last version.
+MapVersion Replay(Fixture& f, const History& h, bool same_ids = false) {
+  MapVersion v = f.map.Empty();
+  for (size_t i = 0; i < h.batches.size(); ++i) {
+    auto next = f.map.Apply(v, h.batches[i]);
+    REQUIRE(next.ok());
+    v = *next;
+    REQUIRE(v.root_hash == h.versions[i + 1].root_hash);
+    if (same_ids) REQUIRE(v.root == h.versions[i + 1].root);
+  }
+  return v;
+}
+
 TEST_CASE("authenticated map: same batches give the same roots, byte for byte", "[indexes]") {
   std::mt19937 rng(99);
   Fixture a(MapKind::kInt64Aggregate, 8);
   History h = RandomHistory(a, rng, 40, 100, false);
   Fixture b(MapKind::kInt64Aggregate, 8);
-  MapVersion v = b.map.Empty();
-  for (size_t i = 0; i < h.batches.size(); ++i) {
-    auto next = b.map.Apply(v, h.batches[i]);
-    REQUIRE(next.ok());
-    v = *next;
-    REQUIRE(v.root_hash == h.versions[i + 1].root_hash);
-  }
+  const MapVersion v = Replay(b, h);
   // Order inside a batch does not matter except for repeated keys (last wins).
   std::vector<MapMutation> batch = h.batches.back();
   std::stable_sort(batch.begin(), batch.end(), [](const MapMutation& x, const MapMutation& y) { return x.key < y.key; });
@@ -296,14 +304,7 @@ TEST_CASE("authenticated map: pages built on two threads are the pages built on 
       Fixture two(kind, fanout, 2);
       History h = RandomHistory(two, rng, 12, fanout == 32 ? 6000 : 1500, false);
       Fixture one(kind, fanout, 1);
-      MapVersion v = one.map.Empty();
-      for (size_t i = 0; i < h.batches.size(); ++i) {
-        auto next = one.map.Apply(v, h.batches[i]);
-        REQUIRE(next.ok());
-        v = *next;
-        REQUIRE(v.root == h.versions[i + 1].root);
-        REQUIRE(v.root_hash == h.versions[i + 1].root_hash);
-      }
+      Replay(one, h, /*same_ids=*/true);
       REQUIRE(one.nodes.size() == two.nodes.size());
       REQUIRE(one.nodes.size() > 64);
       for (NodeId id = 1; id <= one.nodes.size(); ++id) {
