@@ -39,7 +39,6 @@ struct Pending;
 struct Fresh {
   std::string_view key;
   MapNode::Item item;  // key offsets unused; a new page's ref is set once it is stored
-  bool is_page = false;  // a sealed new page (not a new entry)
 };
 struct Slot {
   const MapNode* page = nullptr;  // copied: item `index` of this sealed page
@@ -200,7 +199,7 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   node->items.reserve(p.slots.size());
   w.sources.clear();
   for (const Slot& s : p.slots) {
-    if (s.fresh != nullptr && s.fresh->is_page) {
+    if (s.fresh != nullptr && p.level > 0) {  // above the leaves, a fresh slot is a sealed new child
       b.new_children.emplace_back(static_cast<std::uint32_t>(node->items.size()), s.fresh);
     }
     node->Add(s.key(), s.item());
@@ -212,7 +211,6 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   // so the new page need not be pinned (the store may not keep it in memory).
   ref.key = p.slots.front().key();
   ref.item.digest = node->digest;
-  ref.is_page = true;
   b.node = std::move(node);
   b.self = &ref;
   return &ref;
@@ -294,25 +292,13 @@ class AuthenticatedMap::Builder {
     }
     size_t j = 0;
     for (size_t i = 0; i < n; ++i) {
-      size_t end = ops.size();
-      if (i + 1 < n) {
-        const std::string_view next = node->key(i + 1);
-        end = static_cast<size_t>(std::lower_bound(ops.begin() + static_cast<std::ptrdiff_t>(j), ops.end(), next,
-                                                   [](const Op& o, std::string_view k) { return o.m->key < k; }) -
-                                  ops.begin());
+      const size_t end = i + 1 < n ? FirstOpFrom(ops, j, node->key(i + 1)) : ops.size();
+      Pending* child = nullptr;
+      if (end != j) {
+        VELLUM_ASSIGN_OR_RETURN(child, ApplyNode(node->child(i), ops.subspan(j, end - j)));
       }
-      if (end == j) {
-        p->slots.push_back(Copy(node, i));
-        continue;
-      }
-      VELLUM_ASSIGN_OR_RETURN(Pending * child, ApplyNode(node->child(i), ops.subspan(j, end - j)));
       j = end;
-      if (child == nullptr) {
-        p->slots.push_back(Copy(node, i));
-        continue;
-      }
-      changed = true;
-      if (!child->slots.empty()) p->slots.push_back(Slot{nullptr, 0, nullptr, child});
+      changed |= AddChild(p, node, i, child);
     }
     if (!changed) return Drop(p);
     VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
@@ -327,13 +313,7 @@ class AuthenticatedMap::Builder {
     // The ops of child i are [bounds[i], bounds[i + 1]).
     std::vector<size_t> bounds(n + 1, ops.size());
     bounds[0] = 0;
-    for (size_t i = 1; i < n; ++i) {
-      const std::string_view first = node.key(i);
-      bounds[i] = static_cast<size_t>(
-          std::lower_bound(ops.begin() + static_cast<std::ptrdiff_t>(bounds[i - 1]), ops.end(), first,
-                           [](const Op& o, std::string_view k) { return o.m->key < k; }) -
-          ops.begin());
-    }
+    for (size_t i = 1; i < n; ++i) bounds[i] = FirstOpFrom(ops, bounds[i - 1], node.key(i));
     std::vector<Pending*> child(n, nullptr);
     auto apply = [&node, &ops, &bounds, &child](Builder& b, size_t from, size_t to) -> Status {
       for (size_t i = from; i < to; ++i) {
@@ -352,15 +332,27 @@ class AuthenticatedMap::Builder {
     VELLUM_RETURN_IF_ERROR(first);
     VELLUM_RETURN_IF_ERROR(second);
     bool changed = false;
-    for (size_t i = 0; i < n; ++i) {
-      if (child[i] == nullptr) {
-        p->slots.push_back(Copy(&node, i));
-        continue;
-      }
-      changed = true;
-      if (!child[i]->slots.empty()) p->slots.push_back(Slot{nullptr, 0, nullptr, child[i]});
-    }
+    for (size_t i = 0; i < n; ++i) changed |= AddChild(p, &node, i, child[i]);
     return changed;
+  }
+
+  // The index of the first op at or after `from` whose key is >= `key`.
+  static size_t FirstOpFrom(std::span<const Op> ops, size_t from, std::string_view key) {
+    return static_cast<size_t>(std::lower_bound(ops.begin() + static_cast<std::ptrdiff_t>(from), ops.end(), key,
+                                                [](const Op& o, std::string_view k) { return o.m->key < k; }) -
+                               ops.begin());
+  }
+
+  // Appends child i of `node` to `p`: copied if the batch left it unchanged
+  // (`child` null), else its new page unless nothing is left in it. True if
+  // the child changed.
+  static bool AddChild(Pending* p, const MapNode* node, size_t i, Pending* child) {
+    if (child == nullptr) {
+      p->slots.push_back(Copy(node, i));
+      return false;
+    }
+    if (!child->slots.empty()) p->slots.push_back(Slot{nullptr, 0, nullptr, child});
+    return true;
   }
 
   // Stores the batch's new values, in key order (this builder's entries hold
