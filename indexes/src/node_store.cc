@@ -111,38 +111,86 @@ void MapNode::Seal(std::span<const MapItemSource> sources) {
   digest = Sealer(*this, sources).Rec(0, items.size(), 0);
 }
 
-std::string EncodeMapNode(const MapNode& node) {
-  // Exact size up front: flushes encode every page they write, and growing
-  // the string item by item cost more than the copying itself.
+namespace {
+
+// Field widths of the storage encoding (docs/FORMAT.md), shared by the size
+// computation and the encoder so the two cannot disagree.
+constexpr size_t kPageHeaderBytes = 1 + 1 + 1 + 2;  // version, kind, level, item count
+constexpr size_t kKeyLengthBytes = 4;
+constexpr size_t kLeafItemBytes = merkle::kHashSize + 8;             // value hash, value ref
+constexpr size_t kLeafAggregateBytes = 8;                            // i64
+constexpr size_t kInternalItemBytes = 8 + merkle::kHashSize + 8;     // child id, hash, count
+constexpr size_t kInternalAggregateBytes = 16 + 8 + 8;               // i128 sum, i64 min, i64 max
+
+// Writes big-endian fields at a cursor into a buffer sized by EncodedMapNodeSize.
+class PageWriter {
+ public:
+  explicit PageWriter(char* out) : p_(out) {}
+  void U8(std::uint8_t v) { *p_++ = static_cast<char>(v); }
+  void U16(std::uint16_t v) {
+    U8(static_cast<std::uint8_t>(v >> 8));
+    U8(static_cast<std::uint8_t>(v));
+  }
+  void U32(std::uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) U8(static_cast<std::uint8_t>(v >> shift));
+  }
+  void U64(std::uint64_t v) {
+    PutBigEndian64(p_, v);
+    p_ += 8;
+  }
+  void Raw(const void* data, size_t n) {
+    std::memcpy(p_, data, n);
+    p_ += n;
+  }
+  char* end() const { return p_; }
+
+ private:
+  char* p_;
+};
+
+}  // namespace
+
+size_t EncodedMapNodeSize(const MapNode& node) {
   const bool agg = HasAggregate(node.kind);
-  const size_t per_item = 4 + (node.level == 0 ? merkle::kHashSize + 8 + (agg ? 8 : 0)
-                                               : 8 + merkle::kHashSize + 8 + (agg ? 32 : 0));
-  ByteWriter w(5 + node.keys.size() + node.items.size() * per_item);
+  const size_t per_item = kKeyLengthBytes + (node.level == 0 ? kLeafItemBytes + (agg ? kLeafAggregateBytes : 0)
+                                                             : kInternalItemBytes + (agg ? kInternalAggregateBytes : 0));
+  return kPageHeaderBytes + node.keys.size() + node.items.size() * per_item;
+}
+
+void EncodeMapNodeInto(const MapNode& node, char* out) {
+  PageWriter w(out);
   w.U8(kNodeFormatVersion);
   w.U8(static_cast<std::uint8_t>(node.kind));
   w.U8(node.level);
   w.U16(static_cast<std::uint16_t>(node.items.size()));
+  const bool agg = HasAggregate(node.kind);
   for (size_t i = 0; i < node.items.size(); ++i) {
     const MapNode::Item& it = node.items[i];
-    w.Bytes(node.key(i));
+    w.U32(it.key_size);
+    w.Raw(node.keys.data() + it.key_offset, it.key_size);
     if (node.level == 0) {
-      w.Fixed(merkle::HashView(it.value_hash));
+      w.Raw(it.value_hash.data(), merkle::kHashSize);
       w.U64(it.ref);
-      if (HasAggregate(node.kind)) w.I64(node.aggregate(i));
+      if (agg) w.U64(static_cast<std::uint64_t>(node.aggregate(i)));
     } else {
       w.U64(it.ref);
-      w.Fixed(merkle::HashView(it.digest.hash));
+      w.Raw(it.digest.hash.data(), merkle::kHashSize);
       w.U64(it.digest.count);
-      if (HasAggregate(node.kind)) {
+      if (agg) {
         const auto sum = static_cast<unsigned __int128>(it.digest.aggregate.sum);
         w.U64(static_cast<std::uint64_t>(sum >> 64));
         w.U64(static_cast<std::uint64_t>(sum));
-        w.I64(it.digest.aggregate.min);
-        w.I64(it.digest.aggregate.max);
+        w.U64(static_cast<std::uint64_t>(it.digest.aggregate.min));
+        w.U64(static_cast<std::uint64_t>(it.digest.aggregate.max));
       }
     }
   }
-  return w.Take();
+}
+
+std::string EncodeMapNode(const MapNode& node) {
+  std::string out(EncodedMapNodeSize(node), '\0');
+  EncodeMapNodeInto(node, out.data());
+  return out;
 }
 
 Result<MapNode> DecodeMapNode(std::string_view bytes) {

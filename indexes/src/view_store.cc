@@ -578,11 +578,13 @@ class LmdbViewStore final : public ViewStore {
     char key[8];
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (reached.nodes[i] == 0) continue;
-      const std::string encoded = EncodeMapNode(*nodes[i]);
-      bytes += encoded.size();
+      // Encoded straight into the database's buffer: no copy in between.
+      const size_t size = EncodedMapNodeSize(*nodes[i]);
+      bytes += size;
       PutBigEndian64(key, first_node + i);
-      MDB_val k{8, key}, v = Val(encoded);
-      if ((rc = mdb_put(txn, pages_, &k, &v, MDB_APPEND)) != 0) return fail(rc, "append map page");
+      MDB_val k{8, key}, v{size, nullptr};
+      if ((rc = mdb_put(txn, pages_, &k, &v, MDB_APPEND | MDB_RESERVE)) != 0) return fail(rc, "append map page");
+      EncodeMapNodeInto(*nodes[i], static_cast<char*>(v.mv_data));
     }
     for (size_t i = 0; i < values.size(); ++i) {
       if (reached.values[i] == 0) continue;

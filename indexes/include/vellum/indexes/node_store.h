@@ -102,6 +102,10 @@ void WalkPages(std::vector<NodeId> roots, const std::function<const MapNode*(Nod
 // Canonical storage encoding of a page (items only; digests of level-0 items,
 // `inner` and `digest` are recomputed by DecodeMapNode).
 std::string EncodeMapNode(const MapNode& node);
+// The same bytes written into `out`, which must hold EncodedMapNodeSize(node)
+// of them (a flush encodes straight into the database's buffer).
+size_t EncodedMapNodeSize(const MapNode& node);
+void EncodeMapNodeInto(const MapNode& node, char* out);
 // InvalidArgument on malformed input, an empty page or keys out of order.
 Result<MapNode> DecodeMapNode(std::string_view bytes);
 
