@@ -3,6 +3,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -380,14 +381,14 @@ class LmdbViewStore final : public ViewStore {
 
   Result<std::shared_ptr<const MapNode>> GetNode(NodeId id) const {
     {
-      std::lock_guard lock(mu_);
+      std::shared_lock lock(mu_);
       if (id >= first_unflushed_node_) {
         const std::uint64_t i = id - first_unflushed_node_;
         if (i < unflushed_nodes_.size()) return unflushed_nodes_[i];
         return NotFound("no map page " + std::to_string(id));
       }
       if (auto it = cache_.find(id); it != cache_.end()) {
-        it->second.referenced = true;
+        it->second.referenced.store(true, std::memory_order_relaxed);
         return it->second.page;
       }
       for (const Dropped& d : dropped_) {
@@ -411,7 +412,7 @@ class LmdbViewStore final : public ViewStore {
 
   Result<std::string> GetValue(ValueRef ref) const {
     {
-      std::lock_guard lock(mu_);
+      std::shared_lock lock(mu_);
       if (ref >= first_unflushed_value_) {
         const std::uint64_t i = ref - first_unflushed_value_;
         if (i < unflushed_values_.size()) return *unflushed_values_[i];
@@ -438,7 +439,7 @@ class LmdbViewStore final : public ViewStore {
   }
   void CacheInsertLocked(NodeId id, std::shared_ptr<const MapNode> node) const {
     if (options_.page_cache_entries == 0) return;
-    auto [it, inserted] = cache_.try_emplace(id, CacheEntry{std::move(node), false});
+    auto [it, inserted] = cache_.try_emplace(id, std::move(node));
     if (!inserted) return;
     cache_order_.push_back(id);
     // Second chance (CLOCK): the oldest entry goes unless it was read since
@@ -447,8 +448,8 @@ class LmdbViewStore final : public ViewStore {
       const NodeId victim = cache_order_.front();
       cache_order_.pop_front();
       auto v = cache_.find(victim);
-      if (v->second.referenced) {
-        v->second.referenced = false;
+      if (v->second.referenced.load(std::memory_order_relaxed)) {
+        v->second.referenced.store(false, std::memory_order_relaxed);
         cache_order_.push_back(victim);
       } else {
         cache_.erase(v);
@@ -606,9 +607,10 @@ class LmdbViewStore final : public ViewStore {
   Nodes node_api_;
   Values value_api_;
 
-  mutable std::mutex mu_;
-  std::condition_variable flush_cv_;
-  std::condition_variable done_cv_;
+  // Reads of pages and values share it; everything else holds it alone.
+  mutable std::shared_mutex mu_;
+  std::condition_variable_any flush_cv_;
+  std::condition_variable_any done_cv_;
   std::deque<std::shared_ptr<const MapNode>> unflushed_nodes_;  // ids first_unflushed_node_ ...
   std::deque<std::shared_ptr<const std::string>> unflushed_values_;
   NodeId first_unflushed_node_ = 1;
@@ -631,8 +633,10 @@ class LmdbViewStore final : public ViewStore {
   std::uint64_t flush_attempts_ = 0;
   std::uint64_t flushed_bytes_ = 0;
   struct CacheEntry {
+    explicit CacheEntry(std::shared_ptr<const MapNode> p) : page(std::move(p)) {}
     std::shared_ptr<const MapNode> page;
-    bool referenced;  // read since the eviction scan last passed it
+    // Read since the eviction scan last passed it; set by readers sharing mu_.
+    mutable std::atomic<bool> referenced{false};
   };
   mutable std::unordered_map<NodeId, CacheEntry> cache_;  // decoded flushed pages
   mutable std::deque<NodeId> cache_order_;                // cache_'s ids, oldest first
