@@ -192,7 +192,7 @@ int Run(const Options& o) {
     for (std::uint64_t id = first_new; id <= last_new; ++id) {
       auto page = store->nodes().Get(id);
       if (!page.ok()) break;  // flushed over already
-      page_bytes += indexes::EncodeMapNode(**page).size();
+      page_bytes += indexes::EncodedMapNodeSize(**page);
       ++pages;
     }
   }

@@ -967,7 +967,7 @@ Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, c
   const std::string where = "page " + std::to_string(id) + ": ";
   const size_t n = node->items.size();
   st.shape.pages++;
-  st.shape.max_page_bytes = std::max<std::uint64_t>(st.shape.max_page_bytes, EncodeMapNode(*node).size());
+  st.shape.max_page_bytes = std::max<std::uint64_t>(st.shape.max_page_bytes, EncodedMapNodeSize(*node));
   if (n == 0 || n > st.max) return Internal(where + "item count " + std::to_string(n) + " out of bounds");
   if (!is_root && n < st.max / 2) return Internal(where + "underfull (" + std::to_string(n) + " items)");
   if (is_root && node->level > 0 && n < 2) return Internal(where + "internal root with one child");
