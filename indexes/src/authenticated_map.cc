@@ -39,6 +39,12 @@ struct Pending;
 struct Fresh {
   std::string_view key;
   MapNode::Item item;  // key offsets unused; a new page's ref is set once it is stored
+  merkle::MapAggregate aggregate;
+
+  void SetDigest(const MapDigest& d) {
+    item.SetDigest(d);
+    aggregate = d.aggregate;
+  }
 };
 struct Slot {
   const MapNode* page = nullptr;  // copied: item `index` of this sealed page
@@ -48,6 +54,10 @@ struct Slot {
 
   std::string_view key() const { return page != nullptr ? page->key(index) : fresh->key; }
   const MapNode::Item& item() const { return page != nullptr ? page->items[index] : fresh->item; }
+  merkle::MapAggregate aggregate() const { return page != nullptr ? page->item_aggregate(index) : fresh->aggregate; }
+  MapDigest digest() const {
+    return page != nullptr ? page->item_digest(index) : MapDigest{fresh->item.hash, fresh->item.count, fresh->aggregate};
+  }
 };
 struct Pending {
   std::uint8_t level = 0;
@@ -202,7 +212,7 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
     if (s.fresh != nullptr && p.level > 0) {  // above the leaves, a fresh slot is a sealed new child
       b.new_children.emplace_back(static_cast<std::uint32_t>(node->items.size()), s.fresh);
     }
-    node->Add(s.key(), s.item());
+    node->Add(s.key(), s.item(), node->has_aggregates() ? s.aggregate() : merkle::MapAggregate{});
     w.sources.push_back(s.page != nullptr ? MapItemSource{s.page, s.index} : MapItemSource{});
   }
   node->Seal(w.sources);
@@ -210,7 +220,7 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   // The first slot's key outlives the batch's build as every slot key does,
   // so the new page need not be pinned (the store may not keep it in memory).
   ref.key = p.slots.front().key();
-  ref.item.digest = node->digest;
+  ref.SetDigest(node->digest);
   b.node = std::move(node);
   b.self = &ref;
   return &ref;
@@ -267,7 +277,7 @@ class AuthenticatedMap::Builder {
           ++j;
         } else {
           if (ops[j].m->op == MapMutation::Op::kPut) {
-            if (ops[j].digest == node->items[i].digest) {
+            if (ops[j].digest == node->item_digest(i)) {
               p->slots.push_back(Copy(node, i));
             } else {
               p->slots.push_back(NewEntry(ops[j]));
@@ -444,11 +454,11 @@ class AuthenticatedMap::Builder {
     }
     while (top->level > 0 && top->slots.size() == 1) {
       const Slot& only = top->slots.front();
-      if (only.pending == nullptr) return Version(only.item());
+      if (only.pending == nullptr) return Version(only.item().ref, only.digest());
       top = only.pending;
     }
     VELLUM_ASSIGN_OR_RETURN(const Fresh* root, Finalize(*top));
-    return Version(root->item);
+    return Version(root->item.ref, node_digest(*root));
   }
 
   // A new or changed entry. Its value is stored by StoreValues (only for
@@ -457,7 +467,7 @@ class AuthenticatedMap::Builder {
     Fresh& f = fresh_.emplace_back();
     f.key = op.m->key;
     f.item.value_hash = op.value_hash;
-    f.item.digest = op.digest;
+    f.SetDigest(op.digest);
     new_values_.emplace_back(&f, &op.m->value);
     return Slot{nullptr, 0, &f, nullptr};
   }
@@ -469,10 +479,12 @@ class AuthenticatedMap::Builder {
   }
 
  private:
-  MapVersion Version(const MapNode::Item& root) const {
+  static MapDigest node_digest(const Fresh& f) { return MapDigest{f.item.hash, f.item.count, f.aggregate}; }
+
+  MapVersion Version(NodeId root, const MapDigest& digest) const {
     MapVersion v;
-    v.root = root.ref;
-    v.digest = root.digest;
+    v.root = root;
+    v.digest = digest;
     v.root_hash = merkle::MapRootHash(map_.options_.kind, &v.digest);
     return v;
   }
@@ -625,7 +637,7 @@ Result<AuthenticatedMap::Located> AuthenticatedMap::Find(const MapVersion& v, st
       return out;
     }
     const size_t child = lo == 0 ? 0 : lo - 1;
-    for (size_t i = 0; i < child; ++i) out.rank += node->items[i].digest.count;
+    for (size_t i = 0; i < child; ++i) out.rank += node->items[i].count;
     id = node->child(child);
   }
   return out;
@@ -650,7 +662,7 @@ Result<AuthenticatedMap::Located> AuthenticatedMap::ItemAt(const MapVersion& v, 
       return out;
     }
     size_t i = 0;
-    while (i + 1 < node->items.size() && rank >= node->items[i].digest.count) rank -= node->items[i++].digest.count;
+    while (i + 1 < node->items.size() && rank >= node->items[i].count) rank -= node->items[i++].count;
     id = node->child(i);
   }
 }
@@ -669,7 +681,7 @@ Status Collect(const NodeStore& nodes, const ValueStore& values, const MapNode& 
                std::uint64_t a, std::uint64_t b, std::uint64_t total, std::vector<merkle::MapEntry>* out) {
   std::uint64_t pos = offset;
   for (size_t i = 0; i < node.items.size() && pos < b; ++i) {
-    const std::uint64_t end = pos + node.items[i].digest.count;
+    const std::uint64_t end = pos + node.items[i].count;
     if (end > a) {
       if (node.level == 0) {
         VELLUM_ASSIGN_OR_RETURN(std::string value, LoadValue(values, node, i, pos, total));
@@ -808,11 +820,10 @@ Status AddAggregate(const NodeStore& store, const MapNode& node, std::uint64_t o
                     std::uint64_t b, merkle::MapAggregate* out) {
   std::uint64_t pos = offset;
   for (size_t i = 0; i < node.items.size(); ++i) {
-    const MapNode::Item& it = node.items[i];
-    const std::uint64_t end = pos + it.digest.count;
+    const std::uint64_t end = pos + node.items[i].count;
     if (end > a && pos < b) {
       if (pos >= a && end <= b) {
-        out->Add(it.digest.aggregate);
+        out->Add(node.item_aggregate(i));
       } else {
         VELLUM_ASSIGN_OR_RETURN(std::shared_ptr<const MapNode> child, store.Get(node.child(i)));
         VELLUM_RETURN_IF_ERROR(AddAggregate(store, *child, pos, a, b, out));
@@ -881,7 +892,7 @@ class ProofWriter {
   Status Page(const MapNode& page, std::uint64_t offset, std::span<const Target> targets) {
     std::vector<std::uint64_t> starts(page.items.size() + 1);
     starts[0] = offset;
-    for (size_t i = 0; i < page.items.size(); ++i) starts[i + 1] = starts[i] + page.items[i].digest.count;
+    for (size_t i = 0; i < page.items.size(); ++i) starts[i + 1] = starts[i] + page.items[i].count;
     return Span(page, starts, 0, page.items.size(), 0, targets);
   }
 
@@ -900,7 +911,7 @@ class ProofWriter {
     if (sub.empty()) {
       MapProofNode n;
       n.type = MapProofNode::Type::kPruned;
-      n.digest = b - a == 1 ? page.items[a].digest : page.InnerDigest(idx, a, b);
+      n.digest = b - a == 1 ? page.item_digest(a) : page.InnerDigest(idx, a, b);
       out_->push_back(std::move(n));
       return Status::Ok();
     }
@@ -973,15 +984,16 @@ Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, c
   if (is_root && node->level > 0 && n < 2) return Internal(where + "internal root with one child");
   if (node->kind != st.map->kind()) return Internal(where + "wrong kind");
   // Against the reference page hashing, independent of Seal()'s hash reuse.
+  if (node->aggregates.size() != (node->has_aggregates() ? n : 0)) return Internal(where + "aggregates do not match the items");
   std::vector<MapDigest> digests;
-  for (const MapNode::Item& it : node->items) digests.push_back(it.digest);
+  for (size_t i = 0; i < n; ++i) digests.push_back(node->item_digest(i));
   std::vector<MapDigest> inner;
   const MapDigest digest = merkle::MapPageDigest(node->kind, digests, &inner);
   bool inner_ok = inner.size() == node->inner.size();
   for (size_t i = 0; inner_ok && i < inner.size(); ++i) inner_ok = inner[i].hash == node->inner[i];
   if (!(digest == node->digest) || !inner_ok) return Internal(where + "stale digest");
   if (parent != nullptr &&
-      (!(parent->items[parent_index].digest == node->digest) || parent->key(parent_index) != node->key(0))) {
+      (!(parent->item_digest(parent_index) == node->digest) || parent->key(parent_index) != node->key(0))) {
     return Internal(where + "parent reference does not match");
   }
   if (node->level == 0) {
@@ -993,7 +1005,7 @@ Status CheckPage(CheckState& st, NodeId id, std::uint64_t depth, bool is_root, c
       st.last_key = std::string(key);
       if (node->value_ref(i) == kNoValue) return Internal(where + "entry without a value ref");
       if (!(merkle::MapLeafDigest(node->kind, key, node->items[i].value_hash, node->aggregate(i)) ==
-            node->items[i].digest)) {
+            node->item_digest(i))) {
         return Internal(where + "stale entry digest");
       }
     }

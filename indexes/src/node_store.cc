@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "vellum/base/encoding.h"
 
@@ -20,9 +21,14 @@ merkle::Hash ReadHash(ByteReader& r) {
   return h;
 }
 
+// Building a batch copies every item of every page it touches: keep them to
+// two hashes and three words.
+static_assert(sizeof(MapNode::Item) == 88 && std::is_trivially_copyable_v<MapNode::Item>);
+
 }  // namespace
 
-void MapNode::Add(std::string_view key, const Item& item) {
+void MapNode::Add(std::string_view key, const Item& item, const merkle::MapAggregate& aggregate) {
+  if (has_aggregates()) aggregates.push_back(aggregate);
   Item& it = items.emplace_back(item);
   it.key_offset = static_cast<std::uint32_t>(keys.size());
   it.key_size = static_cast<std::uint32_t>(key.size());
@@ -32,9 +38,9 @@ void MapNode::Add(std::string_view key, const Item& item) {
 merkle::MapDigest MapNode::InnerDigest(size_t idx, size_t a, size_t b) const {
   merkle::MapDigest d;
   d.hash = inner[idx];
-  for (size_t i = a; i < b; ++i) {
-    d.count += items[i].digest.count;
-    d.aggregate.Add(items[i].digest.aggregate);
+  for (size_t i = a; i < b; ++i) d.count += items[i].count;
+  if (has_aggregates()) {
+    for (size_t i = a; i < b; ++i) d.aggregate.Add(aggregates[i]);
   }
   return d;
 }
@@ -69,7 +75,7 @@ class Sealer {
 
   // Digest of items [a, b), whose node has pre-order index idx.
   merkle::MapDigest Rec(size_t a, size_t b, size_t idx) {
-    if (b - a == 1) return node_.items[a].digest;
+    if (b - a == 1) return node_.item_digest(a);
     if (IsPowerOfTwo(b - a)) {
       if (const MapNode* page = Reusable(a, b)) {
         const size_t from = InnerIndexOf(page->items.size(), sources_[a].index, b - a);
@@ -174,14 +180,15 @@ void EncodeMapNodeInto(const MapNode& node, char* out) {
       if (agg) w.U64(static_cast<std::uint64_t>(node.aggregate(i)));
     } else {
       w.U64(it.ref);
-      w.Raw(it.digest.hash.data(), merkle::kHashSize);
-      w.U64(it.digest.count);
+      w.Raw(it.hash.data(), merkle::kHashSize);
+      w.U64(it.count);
       if (agg) {
-        const auto sum = static_cast<unsigned __int128>(it.digest.aggregate.sum);
+        const merkle::MapAggregate& a = node.aggregates[i];
+        const auto sum = static_cast<unsigned __int128>(a.sum);
         w.U64(static_cast<std::uint64_t>(sum >> 64));
         w.U64(static_cast<std::uint64_t>(sum));
-        w.U64(static_cast<std::uint64_t>(it.digest.aggregate.min));
-        w.U64(static_cast<std::uint64_t>(it.digest.aggregate.max));
+        w.U64(static_cast<std::uint64_t>(a.min));
+        w.U64(static_cast<std::uint64_t>(a.max));
       }
     }
   }
@@ -204,30 +211,34 @@ Result<MapNode> DecodeMapNode(std::string_view bytes) {
   const std::uint16_t count = r.U16();
   if (r.ok() && (count == 0 || count > kMaxItemsPerNode)) r.Fail("bad item count");
   n.items.reserve(count);
+  if (n.has_aggregates()) n.aggregates.reserve(count);
   for (std::uint16_t i = 0; i < count && r.ok(); ++i) {
     MapNode::Item it;
+    merkle::MapAggregate aggregate;
     const std::string_view key = r.Bytes(merkle::kMaxMapKeySize);
     if (n.level == 0) {
       it.value_hash = ReadHash(r);
       it.ref = r.U64();
       if (r.ok() && it.ref == kNoValue) r.Fail("entry without a value ref");
-      const std::int64_t aggregate = HasAggregate(n.kind) ? r.I64() : 0;
-      it.digest = merkle::MapLeafDigest(n.kind, key, it.value_hash, aggregate);
+      const merkle::MapDigest d =
+          merkle::MapLeafDigest(n.kind, key, it.value_hash, HasAggregate(n.kind) ? r.I64() : 0);
+      it.SetDigest(d);
+      aggregate = d.aggregate;
     } else {
       it.ref = r.U64();
-      it.digest.hash = ReadHash(r);
-      it.digest.count = r.U64();
+      it.hash = ReadHash(r);
+      it.count = r.U64();
       if (HasAggregate(n.kind)) {
         const std::uint64_t hi = r.U64();
         const std::uint64_t lo = r.U64();
-        it.digest.aggregate.sum = static_cast<merkle::Int128>((static_cast<unsigned __int128>(hi) << 64) | lo);
-        it.digest.aggregate.min = r.I64();
-        it.digest.aggregate.max = r.I64();
+        aggregate.sum = static_cast<merkle::Int128>((static_cast<unsigned __int128>(hi) << 64) | lo);
+        aggregate.min = r.I64();
+        aggregate.max = r.I64();
       }
     }
     if (r.ok() && !n.items.empty() && !(n.key(n.items.size() - 1) < key)) r.Fail("keys out of order");
     if (!r.ok()) break;
-    n.Add(key, it);
+    n.Add(key, it, aggregate);
   }
   VELLUM_RETURN_IF_ERROR(r.Finish());
   n.Seal();

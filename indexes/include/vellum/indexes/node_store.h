@@ -47,38 +47,57 @@ struct MapItemSource {
   std::uint32_t index = 0;
 };
 
-// One page. Compact on purpose (every version of every page is kept): keys
-// live in one buffer per page, items are trivially copyable, in-page inner
-// nodes keep only their hash (counts and aggregates are re-derived from the
-// items when a proof needs them).
+// One page. Compact on purpose (every version of every page is kept, and
+// building a batch copies every item of every page it touches): keys live in
+// one buffer per page, items are small and trivially copyable, aggregates
+// are kept beside the items only in maps that have them, in-page inner nodes
+// keep only their hash (counts and aggregates are re-derived from the items
+// when a proof needs them).
 struct MapNode {
-  // One entry (level 0) or one child reference (level >= 1).
+  // One entry (level 0) or one child reference (level >= 1); with its
+  // aggregate (if any), the item's merkle::MapDigest.
   struct Item {
     std::uint32_t key_offset = 0;  // into `keys`: the entry key, or the first key of the child's subtree
     std::uint32_t key_size = 0;
     std::uint64_t ref = 0;         // level 0: ValueRef of the value (not hashed); else the child NodeId
-    merkle::MapDigest digest;      // entry digest, or the child page's digest
+    merkle::Hash hash{};           // the entry's digest hash, or the child page's
+    std::uint64_t count = 0;       // 1 for an entry, else the entries under the child
     merkle::Hash value_hash{};     // level 0
+
+    void SetDigest(const merkle::MapDigest& d) {
+      hash = d.hash;
+      count = d.count;
+    }
   };
 
   merkle::MapKind kind = merkle::MapKind::kPlain;
   std::uint8_t level = 0;  // 0: leaf page of entries
   std::string keys;        // the items' keys, concatenated in order
   std::vector<Item> items;
+  // kInt64Aggregate maps: the aggregate of each item (an entry's field as
+  // MapAggregate::Of, or the child's); empty in other maps.
+  std::vector<merkle::MapAggregate> aggregates;
   // Derived by Seal(): the hashes of the page's binary tree
   // (merkle::MapPageDigest), items.size() - 1 inner nodes in pre-order.
   std::vector<merkle::Hash> inner;
   merkle::MapDigest digest;
 
+  bool has_aggregates() const { return kind == merkle::MapKind::kInt64Aggregate; }
   std::string_view key(size_t i) const { return std::string_view(keys).substr(items[i].key_offset, items[i].key_size); }
   NodeId child(size_t i) const { return items[i].ref; }
   ValueRef value_ref(size_t i) const { return items[i].ref; }
-  // The entry's aggregate field (level 0; 0 in kPlain maps).
-  std::int64_t aggregate(size_t i) const {
-    return kind == merkle::MapKind::kInt64Aggregate ? items[i].digest.aggregate.min : 0;
+  // Item i's aggregate (the identity in maps without aggregates).
+  merkle::MapAggregate item_aggregate(size_t i) const { return has_aggregates() ? aggregates[i] : merkle::MapAggregate{}; }
+  // Item i's full digest: the entry's or the child page's.
+  merkle::MapDigest item_digest(size_t i) const {
+    return merkle::MapDigest{items[i].hash, items[i].count, item_aggregate(i)};
   }
-  // Appends an item, copying `key` into `keys` (offsets of `item` are set here).
-  void Add(std::string_view key, const Item& item);
+  // The entry's aggregate field (level 0; 0 in kPlain maps).
+  std::int64_t aggregate(size_t i) const { return has_aggregates() ? aggregates[i].min : 0; }
+  // Appends an item, copying `key` into `keys` (offsets of `item` are set
+  // here); `aggregate` is kept only if the page's kind has aggregates (set
+  // `kind` first).
+  void Add(std::string_view key, const Item& item, const merkle::MapAggregate& aggregate);
   // The full digest of the in-page inner node with pre-order index `idx`,
   // which covers items [a, b).
   merkle::MapDigest InnerDigest(size_t idx, size_t a, size_t b) const;
