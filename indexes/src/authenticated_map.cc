@@ -22,11 +22,15 @@ using merkle::MapProofNode;
 
 namespace {
 
-// Fewer new pages than this are built on one thread, and batches of fewer
-// ops are applied on one: handing work to the helper thread and waiting for
-// it costs more than a few pages or ops.
-constexpr size_t kParallelBuildPages = 64;
-constexpr size_t kParallelApplyOps = 64;
+// Batches of fewer ops are applied and built on one thread: handing work to
+// the helper thread and waiting for it costs more than a few pages.
+constexpr size_t kParallelOps = 64;
+// The two threads share a batch's subtrees one at a time, whichever is free
+// taking the next, so neither waits long for the other even when a third
+// thread (the view flusher) takes its core for a while. Subtrees are taken
+// at the level below the root, or the one below that if it has fewer than
+// this many.
+constexpr size_t kMinParallelUnits = 16;
 
 // A page being built in this batch. Its slots are entries (level 0) or
 // children (level >= 1): an item copied unchanged from a sealed page, a new
@@ -59,20 +63,29 @@ struct Slot {
     return page != nullptr ? page->item_digest(index) : MapDigest{fresh->item.hash, fresh->item.count, fresh->aggregate};
   }
 };
+struct Sealing;
 struct Pending {
   std::uint8_t level = 0;
   std::vector<Slot> slots;
+  // Set once the page and its new descendants are built into a Sealing of
+  // their own (a subtree built in parallel): its sealed digest, and where
+  // its pages wait to be stored.
+  const Fresh* built = nullptr;
+  Sealing* sealing = nullptr;
 };
 
-// A new page built and sealed but not stored yet. Pages are built (the costly
-// part: copying items, hashing) possibly on two threads, then stored one by
-// one in post-order, so node ids are the same whichever thread built what.
+// A new page built and sealed but not stored yet, or (`splice`) the pages of
+// a subtree built in a Sealing of its own, to be stored at this point. Pages
+// are built (the costly part: copying items, hashing) possibly on two
+// threads, then stored one by one in post-order, so node ids are the same
+// whichever thread built what.
 struct Built {
   std::shared_ptr<MapNode> node;
   Fresh* self = nullptr;                                    // gets the id once stored
   std::vector<std::pair<std::uint32_t, const Fresh*>> new_children;  // item index, child
+  Sealing* splice = nullptr;
 };
-// Where one thread builds pages: in post-order, with its own scratch.
+// New pages in post-order, with the scratch of the thread building them.
 struct Sealing {
   std::deque<Built> built;
   std::deque<Fresh> fresh;
@@ -82,9 +95,6 @@ struct Sealing {
 // Builds and seals `p` and its new descendants, bottom-up, each once, into
 // `w` (post-order); `p`'s pending slots become sealed ones. Touches no store.
 const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w);
-
-// New pages under `p`, itself included.
-size_t CountPending(const Pending& p);
 
 // The process's page-building helper: one thread, started on first use and
 // kept for the life of the process (a thread per batch would pay its start
@@ -198,7 +208,14 @@ Result<std::string> LoadValue(const ValueStore& values, const MapNode& page, siz
 const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   size_t key_bytes = 0;
   for (Slot& s : p.slots) {
-    if (s.pending != nullptr) s = Slot{nullptr, 0, BuildPages(kind, *s.pending, w), nullptr};
+    if (Pending* child = s.pending; child != nullptr) {
+      if (child->built == nullptr) {
+        s = Slot{nullptr, 0, BuildPages(kind, *child, w), nullptr};
+      } else {
+        w.built.emplace_back().splice = child->sealing;
+        s = Slot{nullptr, 0, child->built, nullptr};
+      }
+    }
     key_bytes += s.key().size();
   }
   Built& b = w.built.emplace_back();
@@ -226,14 +243,6 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   return &ref;
 }
 
-size_t CountPending(const Pending& p) {
-  size_t n = 1;
-  for (const Slot& s : p.slots) {
-    if (s.pending != nullptr) n += CountPending(*s.pending);
-  }
-  return n;
-}
-
 }  // namespace
 
 struct AuthenticatedMap::Plan {
@@ -250,8 +259,9 @@ struct AuthenticatedMap::Plan {
 // done.
 class AuthenticatedMap::Builder {
  public:
-  explicit Builder(const AuthenticatedMap& map)
-      : map_(map), max_(map.options_.max_page_items), min_(map.options_.max_page_items / 2) {}
+  // `ops`: the batch's size after normalizing (0 for a partner builder).
+  explicit Builder(const AuthenticatedMap& map, size_t ops = 0)
+      : map_(map), max_(map.options_.max_page_items), min_(map.options_.max_page_items / 2), ops_(ops) {}
 
   // nullptr if the batch changes nothing under `id`. `top`: the root page,
   // whose children's subtrees may be applied on two threads.
@@ -294,56 +304,125 @@ class AuthenticatedMap::Builder {
       return p;
     }
     p->slots.reserve(n + 2);
-    if (top && map_.options_.build_threads > 1 && ops.size() >= kParallelApplyOps) {
-      VELLUM_ASSIGN_OR_RETURN(changed, ApplyChildrenInTwo(*node, ops, p));
-      if (!changed) return Drop(p);
-      VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
-      return p;
-    }
-    size_t j = 0;
-    for (size_t i = 0; i < n; ++i) {
-      const size_t end = i + 1 < n ? FirstOpFrom(ops, j, node->key(i + 1)) : ops.size();
-      Pending* child = nullptr;
-      if (end != j) {
-        VELLUM_ASSIGN_OR_RETURN(child, ApplyNode(node->child(i), ops.subspan(j, end - j)));
+    if (top && map_.options_.build_threads > 1 && ops.size() >= kParallelOps) {
+      VELLUM_ASSIGN_OR_RETURN(changed, ApplyChildrenInParallel(*node, ops, p));
+    } else {
+      const std::vector<size_t> bounds = ChildBounds(*node, ops);
+      for (size_t i = 0; i < n; ++i) {
+        Pending* child = nullptr;
+        if (bounds[i] != bounds[i + 1]) {
+          VELLUM_ASSIGN_OR_RETURN(child, ApplyNode(node->child(i), ops.subspan(bounds[i], bounds[i + 1] - bounds[i])));
+        }
+        changed |= AddChild(p, node, i, child);
       }
-      j = end;
-      changed |= AddChild(p, node, i, child);
     }
     if (!changed) return Drop(p);
     VELLUM_RETURN_IF_ERROR(Normalize(&p->slots));
     return p;
   }
 
-  // ApplyNode's loop over the children of `node` (level >= 1), with the
-  // children holding the second half of the ops applied by a partner
-  // builder on the helper thread. Appends p's slots; true if any changed.
-  Result<bool> ApplyChildrenInTwo(const MapNode& node, std::span<Op> ops, Pending* p) {
-    const size_t n = node.items.size();
-    // The ops of child i are [bounds[i], bounds[i + 1]).
+  // The ops of each child of `page` (level >= 1): child i gets ops
+  // [bounds[i], bounds[i + 1]).
+  static std::vector<size_t> ChildBounds(const MapNode& page, std::span<const Op> ops) {
+    const size_t n = page.items.size();
     std::vector<size_t> bounds(n + 1, ops.size());
     bounds[0] = 0;
-    for (size_t i = 1; i < n; ++i) bounds[i] = FirstOpFrom(ops, bounds[i - 1], node.key(i));
-    std::vector<Pending*> child(n, nullptr);
-    auto apply = [&node, &ops, &bounds, &child](Builder& b, size_t from, size_t to) -> Status {
-      for (size_t i = from; i < to; ++i) {
-        if (bounds[i] == bounds[i + 1]) continue;
-        VELLUM_ASSIGN_OR_RETURN(child[i], b.ApplyNode(node.child(i), ops.subspan(bounds[i], bounds[i + 1] - bounds[i])));
+    for (size_t i = 1; i < n; ++i) bounds[i] = FirstOpFrom(ops, bounds[i - 1], page.key(i));
+    return bounds;
+  }
+
+  // ApplyNode's loop over the children of `node` (level >= 1), with the
+  // subtrees shared by this builder and a partner on the helper thread. The
+  // subtrees are the children that have ops or, if fewer than
+  // kMinParallelUnits children have them and they are not leaves, their
+  // children that have ops; the children around them are then completed
+  // here, exactly as ApplyNode would. Appends p's slots; true if any changed.
+  Result<bool> ApplyChildrenInParallel(const MapNode& node, std::span<Op> ops, Pending* p) {
+    const size_t n = node.items.size();
+    const std::vector<size_t> bounds = ChildBounds(node, ops);
+    size_t with_ops = 0;
+    for (size_t i = 0; i < n; ++i) with_ops += bounds[i] != bounds[i + 1] ? 1 : 0;
+    const bool deeper = node.level >= 2 && with_ops < kMinParallelUnits;
+    std::vector<const MapNode*> children(n, nullptr);  // deeper: the children with ops
+    std::vector<std::vector<size_t>> child_bounds(n);  // deeper: their ops by grandchild
+    std::vector<Unit> units;
+    for (size_t i = 0; i < n; ++i) {
+      if (bounds[i] == bounds[i + 1]) continue;
+      const std::span<Op> child_ops = ops.subspan(bounds[i], bounds[i + 1] - bounds[i]);
+      if (!deeper) {
+        units.push_back(Unit{node.child(i), child_ops});
+        continue;
       }
-      return Status::Ok();
-    };
-    size_t split = 0;  // children [0, split) hold about half the ops
-    while (split < n && 2 * bounds[split] < ops.size()) ++split;
-    if (partner_ == nullptr) partner_ = std::make_unique<Builder>(map_);
-    Builder& partner = *partner_;
-    Status first;
-    Status second;
-    BuildHelper::RunBoth([&] { first = apply(*this, 0, split); }, [&] { second = apply(partner, split, n); });
-    VELLUM_RETURN_IF_ERROR(first);
-    VELLUM_RETURN_IF_ERROR(second);
+      VELLUM_ASSIGN_OR_RETURN(children[i], Load(node.child(i)));
+      child_bounds[i] = ChildBounds(*children[i], child_ops);
+      const std::vector<size_t>& cb = child_bounds[i];
+      for (size_t j = 0; j + 1 < cb.size(); ++j) {
+        if (cb[j] != cb[j + 1]) units.push_back(Unit{children[i]->child(j), child_ops.subspan(cb[j], cb[j + 1] - cb[j])});
+      }
+    }
+    RunUnits(units);
+    for (const Unit& u : units) VELLUM_RETURN_IF_ERROR(u.status);
+    // Values are stored in key order: the units' in turn.
+    for (const Unit& u : units) value_order_.push_back({u.builder, u.values_begin, u.values_end});
     bool changed = false;
-    for (size_t i = 0; i < n; ++i) changed |= AddChild(p, &node, i, child[i]);
+    size_t next = 0;  // units are in key order
+    for (size_t i = 0; i < n; ++i) {
+      Pending* child = nullptr;
+      if (bounds[i] != bounds[i + 1]) {
+        if (!deeper) {
+          child = units[next++].result;
+        } else {
+          const MapNode* c = children[i];
+          Pending* pc = NewPending(c->level);
+          pc->slots.reserve(c->items.size() + 2);
+          bool child_changed = false;
+          for (size_t j = 0; j < c->items.size(); ++j) {
+            Pending* grandchild = child_bounds[i][j] != child_bounds[i][j + 1] ? units[next++].result : nullptr;
+            child_changed |= AddChild(pc, c, j, grandchild);
+          }
+          if (child_changed) {
+            VELLUM_RETURN_IF_ERROR(Normalize(&pc->slots));
+            child = pc;
+          }
+        }
+      }
+      changed |= AddChild(p, &node, i, child);
+    }
     return changed;
+  }
+
+  // One subtree of a batch applied by whichever builder is free.
+  struct Unit {
+    NodeId id = kNoNode;
+    std::span<Op> ops;
+    Pending* result = nullptr;
+    Status status;
+    Builder* builder = nullptr;  // the one that applied it; its new values are
+    size_t values_begin = 0;     // builder->new_values_[values_begin, values_end)
+    size_t values_end = 0;
+  };
+
+  // Applies every unit, this builder and its partner (on the helper thread)
+  // each taking the next one not taken.
+  void RunUnits(std::vector<Unit>& units) {
+    if (partner_ == nullptr) partner_ = std::make_unique<Builder>(map_);
+    std::atomic<size_t> next{0};
+    auto work = [&units, &next](Builder& b) {
+      for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < units.size();) {
+        Unit& u = units[k];
+        u.builder = &b;
+        u.values_begin = b.new_values_.size();
+        Result<Pending*> r = b.ApplyNode(u.id, u.ops);
+        if (r.ok()) {
+          u.result = *r;
+        } else {
+          u.status = r.status();
+        }
+        u.values_end = b.new_values_.size();
+      }
+    };
+    Builder& partner = *partner_;
+    BuildHelper::RunBoth([&] { work(*this); }, [&] { work(partner); });
   }
 
   // The index of the first op at or after `from` whose key is >= `key`.
@@ -365,12 +444,14 @@ class AuthenticatedMap::Builder {
     return true;
   }
 
-  // Stores the batch's new values, in key order (this builder's entries hold
-  // the lower keys, its partner's the higher), and sets their entries' refs.
+  // Stores the batch's new values, in key order, and sets their entries'
+  // refs. Applied serially, they are this builder's in order; in parallel,
+  // value_order_ lists which builder holds each run.
   Status StoreValues() {
-    for (Builder* b : {this, partner_.get()}) {
-      if (b == nullptr) continue;
-      for (const auto& [entry, value] : b->new_values_) {
+    if (value_order_.empty()) value_order_.push_back({this, 0, new_values_.size()});
+    for (const ValueRun& run : value_order_) {
+      for (size_t i = run.begin; i < run.end; ++i) {
+        const auto& [entry, value] = run.builder->new_values_[i];
         VELLUM_ASSIGN_OR_RETURN(entry->item.ref, map_.options_.values->Put(*value));
       }
     }
@@ -406,40 +487,55 @@ class AuthenticatedMap::Builder {
   }
 
   // Builds and seals `top` and its new descendants, then stores them in
-  // post-order. With enough new pages, the subtrees of the top page's second
-  // half of new children are built on a second thread.
+  // post-order. With enough ops, the new subtrees below the top page (or
+  // below its children, if it has few) are built by this thread and the
+  // helper, each taking the next subtree not taken, each subtree into a
+  // Sealing of its own that is stored where the subtree sits in post-order.
   Result<const Fresh*> Finalize(Pending& top) {
-    std::deque<Sealing>& parts = sealing_;
-    Sealing& first = parts.emplace_back();
-    if (map_.options_.build_threads > 1 && top.level > 0) {
-      std::vector<size_t> weight(top.slots.size(), 0);
-      size_t total = 0;
-      for (size_t i = 0; i < top.slots.size(); ++i) {
-        if (top.slots[i].pending != nullptr) total += weight[i] = CountPending(*top.slots[i].pending);
+    Sealing& main = sealing_.emplace_back();
+    if (map_.options_.build_threads > 1 && ops_ >= kParallelOps && top.level > 0) {
+      std::vector<Pending*> units;
+      for (const Slot& s : top.slots) {
+        if (s.pending != nullptr) units.push_back(s.pending);
       }
-      if (total >= kParallelBuildPages) {
-        size_t split = 0;
-        for (size_t acc = 0; split < top.slots.size() && 2 * acc < total; ++split) acc += weight[split];
-        Sealing& second = parts.emplace_back();
+      if (units.size() < kMinParallelUnits && top.level >= 2) {
+        std::vector<Pending*> deeper;
+        for (const Pending* child : units) {
+          for (const Slot& s : child->slots) {
+            if (s.pending != nullptr) deeper.push_back(s.pending);
+          }
+        }
+        units = std::move(deeper);
+      }
+      if (units.size() >= 2) {
+        for (Pending* u : units) u->sealing = &sealing_.emplace_back();
         const merkle::MapKind kind = map_.options_.kind;
-        auto build = [&top, kind](size_t from, size_t to, Sealing* w) {
-          for (size_t i = from; i < to; ++i) {
-            Slot& s = top.slots[i];
-            if (s.pending != nullptr) s = Slot{nullptr, 0, BuildPages(kind, *s.pending, *w), nullptr};
+        std::atomic<size_t> next{0};
+        auto work = [&units, &next, kind] {
+          for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < units.size();) {
+            units[k]->built = BuildPages(kind, *units[k], *units[k]->sealing);
           }
         };
-        const size_t end = top.slots.size();
-        BuildHelper::RunBoth([&] { build(0, split, &first); }, [&] { build(split, end, &second); });
+        BuildHelper::RunBoth(work, work);
       }
     }
-    const Fresh* root = BuildPages(map_.options_.kind, top, parts.emplace_back());
-    for (Sealing& part : parts) {
-      for (Built& b : part.built) {
-        for (const auto& [index, child] : b.new_children) b.node->items[index].ref = child->item.ref;
-        VELLUM_ASSIGN_OR_RETURN(b.self->item.ref, map_.options_.nodes->Put(std::move(b.node)));
-      }
-    }
+    const Fresh* root = BuildPages(map_.options_.kind, top, main);
+    VELLUM_RETURN_IF_ERROR(StorePages(main));
     return root;
+  }
+
+  // Stores the pages of `w` in order (a spliced Sealing's where it sits),
+  // each after its new children, whose ids it then refers to.
+  Status StorePages(Sealing& w) {
+    for (Built& b : w.built) {
+      if (b.splice != nullptr) {
+        VELLUM_RETURN_IF_ERROR(StorePages(*b.splice));
+        continue;
+      }
+      for (const auto& [index, child] : b.new_children) b.node->items[index].ref = child->item.ref;
+      VELLUM_ASSIGN_OR_RETURN(b.self->item.ref, map_.options_.nodes->Put(std::move(b.node)));
+    }
+    return Status::Ok();
   }
 
   // Turns the new top page into a version: splits it into more levels while
@@ -540,11 +636,18 @@ class AuthenticatedMap::Builder {
   const AuthenticatedMap& map_;
   const size_t max_;
   const size_t min_;
+  const size_t ops_;
   std::deque<Pending> pending_;                         // every page started in this batch
   std::deque<Fresh> fresh_;                             // new entries
   std::vector<std::pair<Fresh*, const std::string*>> new_values_;  // their values, in key order
-  std::unique_ptr<Builder> partner_;                    // applies half the root's children on the helper
-  std::deque<Sealing> sealing_;                         // new pages, by the thread that built them
+  struct ValueRun {
+    const Builder* builder;
+    size_t begin;
+    size_t end;
+  };
+  std::vector<ValueRun> value_order_;                   // parallel descent: runs of new_values_ in key order
+  std::unique_ptr<Builder> partner_;                    // applies subtrees on the helper thread
+  std::deque<Sealing> sealing_;                         // new pages: the top's, and each parallel subtree's
   std::vector<std::shared_ptr<const MapNode>> pinned_;  // loaded pages whose keys and items slots borrow
   std::vector<Slot> chunks_;                            // scratch for SplitAt
 };
@@ -589,7 +692,7 @@ Result<MapVersion> AuthenticatedMap::Apply(const MapVersion& base, std::vector<M
     ops.push_back(Op{sorted[i], {}, {}});
   }
   if (ops.empty()) return base;
-  Builder b(*this);
+  Builder b(*this, ops.size());
   Pending* top = nullptr;
   if (base.root == kNoNode) {
     top = b.NewPending(0);
