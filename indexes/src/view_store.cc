@@ -3,6 +3,7 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -387,12 +388,18 @@ class LmdbViewStore final : public ViewStore {
         if (i < unflushed_nodes_.size()) return unflushed_nodes_[i];
         return NotFound("no map page " + std::to_string(id));
       }
-      if (auto it = cache_.find(id); it != cache_.end()) {
-        it->second.referenced.store(true, std::memory_order_relaxed);
-        return it->second.page;
-      }
       for (const Dropped& d : dropped_) {
         if (const auto* page = Dropped::Find(d.nodes, id)) return *page;
+      }
+    }
+    // Below the unflushed window: written, so in the cache unless evicted
+    // (the flusher caches written pages before it moves the window past them).
+    {
+      const CacheShard& shard = ShardOf(id);
+      std::shared_lock lock(shard.mu);
+      if (auto it = shard.pages.find(id); it != shard.pages.end()) {
+        it->second.referenced.store(true, std::memory_order_relaxed);
+        return it->second.page;
       }
     }
     if (id == kNoNode) return NotFound("no map page 0");
@@ -434,25 +441,24 @@ class LmdbViewStore final : public ViewStore {
   }
 
   void CacheInsert(NodeId id, std::shared_ptr<const MapNode> node) const {
-    std::lock_guard lock(mu_);
-    CacheInsertLocked(id, std::move(node));
-  }
-  void CacheInsertLocked(NodeId id, std::shared_ptr<const MapNode> node) const {
     if (options_.page_cache_entries == 0) return;
-    auto [it, inserted] = cache_.try_emplace(id, std::move(node));
+    CacheShard& shard = ShardOf(id);
+    std::lock_guard lock(shard.mu);
+    auto [it, inserted] = shard.pages.try_emplace(id, std::move(node));
     if (!inserted) return;
-    cache_order_.push_back(id);
+    shard.order.push_back(id);
     // Second chance (CLOCK): the oldest entry goes unless it was read since
     // it was last considered, in which case it goes to the back once.
-    while (cache_.size() > options_.page_cache_entries) {
-      const NodeId victim = cache_order_.front();
-      cache_order_.pop_front();
-      auto v = cache_.find(victim);
+    const size_t capacity = (options_.page_cache_entries + kCacheShards - 1) / kCacheShards;
+    while (shard.pages.size() > capacity) {
+      const NodeId victim = shard.order.front();
+      shard.order.pop_front();
+      auto v = shard.pages.find(victim);
       if (v->second.referenced.load(std::memory_order_relaxed)) {
         v->second.referenced.store(false, std::memory_order_relaxed);
-        cache_order_.push_back(victim);
+        shard.order.push_back(victim);
       } else {
-        cache_.erase(v);
+        shard.pages.erase(v);
       }
     }
   }
@@ -502,10 +508,16 @@ class LmdbViewStore final : public ViewStore {
       Status status = WriteFlush(first_node, nodes, first_value, values, reached, record, bytes);
       // Sorted out before taking the lock again, which the commit thread needs.
       Dropped dropped;
-      std::vector<std::pair<NodeId, std::shared_ptr<const MapNode>>> written;
       if (status.ok()) {
         for (size_t i = 0; i < nodes.size(); ++i) {
-          (reached.nodes[i] == 0 ? dropped.nodes : written).emplace_back(first_node + i, std::move(nodes[i]));
+          if (reached.nodes[i] == 0) {
+            dropped.nodes.emplace_back(first_node + i, std::move(nodes[i]));
+          } else {
+            // The written pages go to the cache before they leave the
+            // unflushed window (they are the newest version's, the
+            // likeliest to be read).
+            CacheInsert(first_node + i, std::move(nodes[i]));
+          }
         }
         for (size_t i = 0; i < values.size(); ++i) {
           if (reached.values[i] == 0) dropped.values.emplace_back(first_value + i, std::move(values[i]));
@@ -515,10 +527,8 @@ class LmdbViewStore final : public ViewStore {
       lock.lock();
       ++flush_attempts_;
       if (status.ok()) {
-        // The written pages leave the unflushed window into the cache (they
-        // are the newest version's, the likeliest to be read); the dropped
-        // ones stay readable while a state that reaches them is pinned.
-        for (auto& [id, page] : written) CacheInsertLocked(id, std::move(page));
+        // The dropped pages stay readable while a state that reaches them
+        // is pinned.
         dropped.pins = std::move(rotated_pins_);
         rotated_pins_.clear();
         dropped_pages_ += dropped.nodes.size();
@@ -635,11 +645,20 @@ class LmdbViewStore final : public ViewStore {
   struct CacheEntry {
     explicit CacheEntry(std::shared_ptr<const MapNode> p) : page(std::move(p)) {}
     std::shared_ptr<const MapNode> page;
-    // Read since the eviction scan last passed it; set by readers sharing mu_.
+    // Read since the eviction scan last passed it; set by readers sharing the shard's lock.
     mutable std::atomic<bool> referenced{false};
   };
-  mutable std::unordered_map<NodeId, CacheEntry> cache_;  // decoded flushed pages
-  mutable std::deque<NodeId> cache_order_;                // cache_'s ids, oldest first
+  struct CacheShard {
+    mutable std::shared_mutex mu;
+    std::unordered_map<NodeId, CacheEntry> pages;  // decoded flushed pages
+    std::deque<NodeId> order;                      // their ids, oldest first
+  };
+  // The cache is split in shards by id, each with its own lock, so the two
+  // threads of a batch's descent (and the flusher caching what it wrote)
+  // rarely wait for each other on a miss.
+  static constexpr size_t kCacheShards = 16;
+  CacheShard& ShardOf(NodeId id) const { return cache_[id % kCacheShards]; }
+  mutable std::array<CacheShard, kCacheShards> cache_;
 
   std::thread flusher_;
 };
