@@ -1,6 +1,8 @@
 #include "vellum/indexes/view_store.h"
 
+#include <atomic>
 #include <map>
+#include <mutex>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -231,6 +233,78 @@ TEST_CASE("Memory view store behaves like the LMDB one", "[indexes][view_store]"
   CHECK(store->stats().pages == before);
   CHECK(store->DurableRecordAtOrBefore(4)->value().height == 4);
   CHECK_FALSE(store->DurableRecordAtOrBefore(0)->value().height != 0);
+}
+
+TEST_CASE("Readers on other threads find every page while flushes move pages to the cache and to LMDB",
+          "[indexes][view_store]") {
+  // Small flush interval and cache: pages leave the unflushed window, enter
+  // the cache and are evicted from it while two readers read and prove the
+  // newest committed version.
+  testing::TempDir dir;
+  auto store = OpenLmdbViewStore(dir.path(), {.flush_every_blocks = 2, .page_cache_entries = 32});
+  REQUIRE(store.ok());
+  auto map = MapOn(**store);
+  std::mutex mu;
+  MapVersion latest = map.Empty();
+  std::vector<std::shared_ptr<const void>> pins;  // every committed state stays readable
+  std::atomic<bool> done{false};
+  std::atomic<int> reads{0};
+  std::vector<std::string> errors;
+  auto reader = [&](std::uint64_t seed) {
+    std::mt19937_64 r(seed);
+    while (!done.load()) {
+      MapVersion v;
+      {
+        std::lock_guard lock(mu);
+        v = latest;
+      }
+      const std::string key = "k" + std::to_string(r() % 2000);
+      auto got = map.Get(v, key);
+      auto proof = map.ProveGet(v, key);
+      std::string error;
+      if (!got.ok() || !proof.ok()) {
+        error = (!got.ok() ? got.status() : proof.status()).ToString();
+      } else if (auto checked = merkle::VerifyMapGet(v.root_hash, key, *proof); !checked.ok()) {
+        error = checked.status().ToString();
+      } else if (checked->entry.has_value() != got->entry.has_value() ||
+                 (got->entry.has_value() && checked->entry->value != got->entry->value)) {
+        error = "read and proof disagree on " + key;
+      }
+      if (!error.empty()) {
+        std::lock_guard lock(mu);
+        errors.push_back(std::move(error));
+        return;
+      }
+      reads.fetch_add(1);
+    }
+  };
+  std::thread a(reader, 1);
+  std::thread b(reader, 2);
+  std::mt19937_64 rng(11);
+  MapVersion base = map.Empty();
+  for (std::uint64_t h = 0; h < 60; ++h) {
+    std::vector<MapMutation> batch;
+    for (int i = 0; i < 50; ++i) batch.push_back(MapMutation::Put("k" + std::to_string(rng() % 2000), std::to_string(rng())));
+    auto next = map.Apply(base, std::move(batch));
+    if (!next.ok()) break;
+    base = *next;
+    auto pin = (*store)->Commit(h, RecordOf(base), {base.root});
+    std::lock_guard lock(mu);
+    pins.push_back(std::move(pin));
+    latest = base;
+  }
+  // Let the readers see the last flushes too.
+  REQUIRE((*store)->Flush().ok());
+  while (reads.load() < 2000 && errors.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  done = true;
+  a.join();
+  b.join();
+  INFO((errors.empty() ? std::string() : errors.front()));
+  CHECK(errors.empty());
+  CHECK(base.count() > 1000);
+  // Several flushes ran meanwhile (fewer than 30: the flusher merges
+  // requests when it falls behind).
+  CHECK((*store)->stats().flushes >= 2);
 }
 
 TEST_CASE("Read-only view store opens an existing store and refuses writes", "[indexes][view_store]") {
