@@ -388,18 +388,23 @@ class LmdbViewStore final : public ViewStore {
         if (i < unflushed_nodes_.size()) return unflushed_nodes_[i];
         return NotFound("no map page " + std::to_string(id));
       }
-      for (const Dropped& d : dropped_) {
-        if (const auto* page = Dropped::Find(d.nodes, id)) return *page;
-      }
     }
-    // Below the unflushed window: written, so in the cache unless evicted
-    // (the flusher caches written pages before it moves the window past them).
+    // Below the unflushed window: a written page, in the cache unless
+    // evicted (the flusher caches written pages before it moves the window
+    // past them), or a dropped one, readable while a state reaching it is
+    // pinned.
     {
       const CacheShard& shard = ShardOf(id);
       std::shared_lock lock(shard.mu);
       if (auto it = shard.pages.find(id); it != shard.pages.end()) {
         it->second.referenced.store(true, std::memory_order_relaxed);
         return it->second.page;
+      }
+    }
+    {
+      std::shared_lock lock(mu_);
+      for (const Dropped& d : dropped_) {
+        if (const auto* page = Dropped::Find(d.nodes, id)) return *page;
       }
     }
     if (id == kNoNode) return NotFound("no map page 0");
