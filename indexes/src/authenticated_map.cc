@@ -49,6 +49,7 @@ struct Fresh {
     item.SetDigest(d);
     aggregate = d.aggregate;
   }
+  MapDigest digest() const { return MapDigest{item.hash, item.count, aggregate}; }
 };
 struct Slot {
   const MapNode* page = nullptr;  // copied: item `index` of this sealed page
@@ -60,7 +61,7 @@ struct Slot {
   const MapNode::Item& item() const { return page != nullptr ? page->items[index] : fresh->item; }
   merkle::MapAggregate aggregate() const { return page != nullptr ? page->item_aggregate(index) : fresh->aggregate; }
   MapDigest digest() const {
-    return page != nullptr ? page->item_digest(index) : MapDigest{fresh->item.hash, fresh->item.count, fresh->aggregate};
+    return page != nullptr ? page->item_digest(index) : fresh->digest();
   }
 };
 struct Sealing;
@@ -150,6 +151,17 @@ class BuildHelper {
     } join{helper.TryStart(second) ? &helper : nullptr};
     first();
     if (join.helper == nullptr) second();
+  }
+
+  // Calls task(k, on_helper) once for every k in [0, n): this thread and the
+  // helper (if free) each take the next k not taken, so neither idles while
+  // the other still has work. Returns once all have run.
+  static void ShareOut(size_t n, const std::function<void(size_t, bool)>& task) {
+    std::atomic<size_t> next{0};
+    auto run = [&next, n, &task](bool on_helper) {
+      for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < n;) task(k, on_helper);
+    };
+    RunBoth([&run] { run(false); }, [&run] { run(true); });
   }
 
  private:
@@ -406,23 +418,19 @@ class AuthenticatedMap::Builder {
   // each taking the next one not taken.
   void RunUnits(std::vector<Unit>& units) {
     if (partner_ == nullptr) partner_ = std::make_unique<Builder>(map_);
-    std::atomic<size_t> next{0};
-    auto work = [&units, &next](Builder& b) {
-      for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < units.size();) {
-        Unit& u = units[k];
-        u.builder = &b;
-        u.values_begin = b.new_values_.size();
-        Result<Pending*> r = b.ApplyNode(u.id, u.ops);
-        if (r.ok()) {
-          u.result = *r;
-        } else {
-          u.status = r.status();
-        }
-        u.values_end = b.new_values_.size();
+    BuildHelper::ShareOut(units.size(), [this, &units](size_t k, bool on_helper) {
+      Builder& b = on_helper ? *partner_ : *this;
+      Unit& u = units[k];
+      u.builder = &b;
+      u.values_begin = b.new_values_.size();
+      Result<Pending*> r = b.ApplyNode(u.id, u.ops);
+      if (r.ok()) {
+        u.result = *r;
+      } else {
+        u.status = r.status();
       }
-    };
-    Builder& partner = *partner_;
-    BuildHelper::RunBoth([&] { work(*this); }, [&] { work(partner); });
+      u.values_end = b.new_values_.size();
+    });
   }
 
   // The index of the first op at or after `from` whose key is >= `key`.
@@ -510,13 +518,9 @@ class AuthenticatedMap::Builder {
       if (units.size() >= 2) {
         for (Pending* u : units) u->sealing = &sealing_.emplace_back();
         const merkle::MapKind kind = map_.options_.kind;
-        std::atomic<size_t> next{0};
-        auto work = [&units, &next, kind] {
-          for (size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < units.size();) {
-            units[k]->built = BuildPages(kind, *units[k], *units[k]->sealing);
-          }
-        };
-        BuildHelper::RunBoth(work, work);
+        BuildHelper::ShareOut(units.size(), [&units, kind](size_t k, bool) {
+          units[k]->built = BuildPages(kind, *units[k], *units[k]->sealing);
+        });
       }
     }
     const Fresh* root = BuildPages(map_.options_.kind, top, main);
@@ -554,7 +558,7 @@ class AuthenticatedMap::Builder {
       top = only.pending;
     }
     VELLUM_ASSIGN_OR_RETURN(const Fresh* root, Finalize(*top));
-    return Version(root->item.ref, node_digest(*root));
+    return Version(root->item.ref, root->digest());
   }
 
   // A new or changed entry. Its value is stored by StoreValues (only for
@@ -575,8 +579,6 @@ class AuthenticatedMap::Builder {
   }
 
  private:
-  static MapDigest node_digest(const Fresh& f) { return MapDigest{f.item.hash, f.item.count, f.aggregate}; }
-
   MapVersion Version(NodeId root, const MapDigest& digest) const {
     MapVersion v;
     v.root = root;

@@ -148,7 +148,6 @@ class PageWriter {
     std::memcpy(p_, data, n);
     p_ += n;
   }
-  char* end() const { return p_; }
 
  private:
   char* p_;
