@@ -289,9 +289,14 @@ TEST_CASE("Readers on other threads find every page while flushes move pages to 
     if (!next.ok()) break;
     base = *next;
     auto pin = (*store)->Commit(h, RecordOf(base), {base.root});
-    std::lock_guard lock(mu);
-    pins.push_back(std::move(pin));
-    latest = base;
+    {
+      std::lock_guard lock(mu);
+      pins.push_back(std::move(pin));
+      latest = base;
+    }
+    // As in the views test: the flusher may merge requests when it falls
+    // behind, so these waits make sure flushes happen while the readers run.
+    if (h % 10 == 9) REQUIRE((*store)->Flush().ok());
   }
   // Let the readers see the last flushes too.
   REQUIRE((*store)->Flush().ok());
@@ -302,9 +307,7 @@ TEST_CASE("Readers on other threads find every page while flushes move pages to 
   INFO((errors.empty() ? std::string() : errors.front()));
   CHECK(errors.empty());
   CHECK(base.count() > 1000);
-  // Several flushes ran meanwhile (fewer than 30: the flusher merges
-  // requests when it falls behind).
-  CHECK((*store)->stats().flushes >= 2);
+  CHECK((*store)->stats().flushes >= 6);
 }
 
 TEST_CASE("Read-only view store opens an existing store and refuses writes", "[indexes][view_store]") {
