@@ -50,6 +50,7 @@ struct Options {
   std::uint64_t samples = 2'000;
   std::uint64_t seed = 1;
   std::string dir;  // LMDB view store; empty: in memory
+  size_t page_items = indexes::kDefaultMaxPageItems;
 };
 
 class Gen {
@@ -136,12 +137,12 @@ int Run(const Options& o) {
     store = std::move(opened).value();
   }
   const merkle::MapKind kind = o.aggregate ? merkle::MapKind::kInt64Aggregate : merkle::MapKind::kPlain;
-  auto map_or = AuthenticatedMap::Create({kind, indexes::kDefaultMaxPageItems, &store->nodes(), &store->values()});
+  auto map_or = AuthenticatedMap::Create({kind, o.page_items, &store->nodes(), &store->values()});
   if (!map_or.ok()) return 1;
   const AuthenticatedMap& map = *map_or;
   Gen g(o.seed);
   std::printf("map kind %s, fanout %zu, %llu keys of 16-32 random bytes, 100-byte values, %s\n",
-              o.aggregate ? "int64-aggregate" : "plain", indexes::kDefaultMaxPageItems,
+              o.aggregate ? "int64-aggregate" : "plain", o.page_items,
               static_cast<unsigned long long>(target),
               o.dir.empty() ? "pages in memory, every version kept" : "LMDB view store, flushed versions kept");
   // Each batch is committed as the next block; only the newest state is pinned.
@@ -280,6 +281,7 @@ int main(int argc, char** argv) {
   app.add_option("--batches", o.batches, "measured batches");
   app.add_option("--samples", o.samples, "proofs per kind");
   app.add_option("--seed", o.seed, "random seed");
+  app.add_option("--page-items", o.page_items, "max items per page (the format's M; even, 4..256)");
   app.add_option("--dir", o.dir, "keep pages in an LMDB view store in this directory (emptied first)");
   CLI11_PARSE(app, argc, argv);
   return vellum::Run(o);
