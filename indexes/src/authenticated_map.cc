@@ -34,10 +34,11 @@ constexpr size_t kMinParallelUnits = 16;
 
 // A page being built in this batch. Its slots are entries (level 0) or
 // children (level >= 1): an item copied unchanged from a sealed page, a new
-// entry or newly sealed child (fresh), or a new child page not sealed yet
-// (pending). Slots are small and trivially copyable, so moving them between
+// entry or newly sealed child (fresh), or a new child page (pending), built
+// or not. Slots are small and trivially copyable, so moving them between
 // pages while normalizing is cheap, and an unchanged item's bytes are copied
-// once, into the page that is finally sealed. Keys are borrowed from the batch
+// into the page that is sealed (once, unless a merge makes a page built early
+// be built again). Keys are borrowed from the batch
 // or from pages the builder pins, so building copies no key bytes.
 struct Pending;
 struct Fresh {
@@ -57,23 +58,27 @@ struct Slot {
   const Fresh* fresh = nullptr;   // or a new entry, or a sealed new child
   Pending* pending = nullptr;     // or a new child not sealed yet
 
-  std::string_view key() const { return page != nullptr ? page->key(index) : fresh->key; }
-  const MapNode::Item& item() const { return page != nullptr ? page->items[index] : fresh->item; }
-  merkle::MapAggregate aggregate() const { return page != nullptr ? page->item_aggregate(index) : fresh->aggregate; }
+  // A new item's entry or sealed page (a pending child once it is built).
+  const Fresh* sealed() const;
+  std::string_view key() const { return page != nullptr ? page->key(index) : sealed()->key; }
+  const MapNode::Item& item() const { return page != nullptr ? page->items[index] : sealed()->item; }
+  merkle::MapAggregate aggregate() const { return page != nullptr ? page->item_aggregate(index) : sealed()->aggregate; }
   MapDigest digest() const {
-    return page != nullptr ? page->item_digest(index) : fresh->digest();
+    return page != nullptr ? page->item_digest(index) : sealed()->digest();
   }
 };
 struct Sealing;
 struct Pending {
   std::uint8_t level = 0;
-  std::vector<Slot> slots;
-  // Set once the page and its new descendants are built into a Sealing of
-  // their own (a subtree built in parallel): its sealed digest, and where
-  // its pages wait to be stored.
+  std::vector<Slot> slots;  // left as they are by building, so a page can be rebuilt
+  // Set once the page is built: its sealed digest. `sealing` is set if the
+  // page and its new descendants were built into a Sealing of their own (a
+  // subtree built in parallel, or early, right after its descent), which is
+  // where its pages wait to be stored; else they wait in an ancestor's.
   const Fresh* built = nullptr;
   Sealing* sealing = nullptr;
 };
+inline const Fresh* Slot::sealed() const { return fresh != nullptr ? fresh : pending->built; }
 
 // A new page built and sealed but not stored yet, or (`splice`) the pages of
 // a subtree built in a Sealing of its own, to be stored at this point. Pages
@@ -82,8 +87,11 @@ struct Pending {
 // whichever thread built what.
 struct Built {
   std::shared_ptr<MapNode> node;
-  Fresh* self = nullptr;                                    // gets the id once stored
-  std::vector<std::pair<std::uint32_t, const Fresh*>> new_children;  // item index, child
+  Fresh* self = nullptr;  // gets the id once stored
+  // Items whose ref is known only at storing time (item index, its Fresh):
+  // new children (their node id) and new entries (their value ref, which
+  // StoreValues may set after the leaf was built).
+  std::vector<std::pair<std::uint32_t, const Fresh*>> late_refs;
   Sealing* splice = nullptr;
 };
 // New pages in post-order, with the scratch of the thread building them.
@@ -93,9 +101,23 @@ struct Sealing {
   std::vector<MapItemSource> sources;
 };
 
-// Builds and seals `p` and its new descendants, bottom-up, each once, into
-// `w` (post-order); `p`'s pending slots become sealed ones. Touches no store.
+// Builds and seals `p` and its new descendants not built yet, bottom-up, each
+// once, into `w` (post-order), and sets their `built`; descendants built
+// into a Sealing of their own are spliced in. Touches no store.
 const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w);
+
+// Forgets that `p` was built (its pages are left unstored), before its slots
+// change: a later BuildPages builds it anew. Its new descendants built with
+// it, into the same Sealing, go too; those built into a Sealing of their own
+// stay built and are spliced in again.
+void Unbuild(Pending& p) {
+  if (p.built == nullptr) return;
+  p.built = nullptr;
+  p.sealing = nullptr;
+  for (const Slot& s : p.slots) {
+    if (s.pending != nullptr && s.pending->sealing == nullptr) Unbuild(*s.pending);
+  }
+}
 
 // The process's page-building helper: one thread, started on first use and
 // kept for the life of the process (a thread per batch would pay its start
@@ -219,13 +241,12 @@ Result<std::string> LoadValue(const ValueStore& values, const MapNode& page, siz
 
 const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   size_t key_bytes = 0;
-  for (Slot& s : p.slots) {
+  for (const Slot& s : p.slots) {
     if (Pending* child = s.pending; child != nullptr) {
       if (child->built == nullptr) {
-        s = Slot{nullptr, 0, BuildPages(kind, *child, w), nullptr};
+        BuildPages(kind, *child, w);
       } else {
         w.built.emplace_back().splice = child->sealing;
-        s = Slot{nullptr, 0, child->built, nullptr};
       }
     }
     key_bytes += s.key().size();
@@ -237,10 +258,9 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   node->keys.reserve(key_bytes);
   node->items.reserve(p.slots.size());
   w.sources.clear();
+  w.sources.reserve(p.slots.size());
   for (const Slot& s : p.slots) {
-    if (s.fresh != nullptr && p.level > 0) {  // above the leaves, a fresh slot is a sealed new child
-      b.new_children.emplace_back(static_cast<std::uint32_t>(node->items.size()), s.fresh);
-    }
+    if (s.page == nullptr) b.late_refs.emplace_back(static_cast<std::uint32_t>(node->items.size()), s.sealed());
     node->Add(s.key(), s.item(), node->has_aggregates() ? s.aggregate() : merkle::MapAggregate{});
     w.sources.push_back(s.page != nullptr ? MapItemSource{s.page, s.index} : MapItemSource{});
   }
@@ -252,6 +272,7 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   ref.SetDigest(node->digest);
   b.node = std::move(node);
   b.self = &ref;
+  p.built = &ref;
   return &ref;
 }
 
@@ -426,11 +447,33 @@ class AuthenticatedMap::Builder {
       Result<Pending*> r = b.ApplyNode(u.id, u.ops);
       if (r.ok()) {
         u.result = *r;
+        if (u.result != nullptr) b.BuildEarly(*u.result);
       } else {
         u.status = r.status();
       }
       u.values_end = b.new_values_.size();
     });
+  }
+
+  // Builds a subtree just applied, into a Sealing of its own, while its
+  // pages and the pages they copy from are still in this core's cache
+  // (built after the whole descent, they were evicted). Its size is final
+  // unless a merge at a level above takes it in, which unbuilds it (Take).
+  // A page of the wrong size will be split or merged: its children (if of
+  // the right size) are built instead, each into a Sealing of its own.
+  void BuildEarly(Pending& p) {
+    if (p.slots.size() >= min_ && p.slots.size() <= max_) {
+      p.sealing = &sealing_.emplace_back();
+      BuildPages(map_.options_.kind, p, *p.sealing);
+      return;
+    }
+    if (p.level == 0) return;
+    for (const Slot& s : p.slots) {
+      Pending* child = s.pending;
+      if (child == nullptr || child->slots.size() < min_) continue;
+      child->sealing = &sealing_.emplace_back();
+      BuildPages(map_.options_.kind, *child, *child->sealing);
+    }
   }
 
   // The index of the first op at or after `from` whose key is >= `key`.
@@ -494,23 +537,28 @@ class AuthenticatedMap::Builder {
     return Status::Ok();
   }
 
-  // Builds and seals `top` and its new descendants, then stores them in
-  // post-order. With enough ops, the new subtrees below the top page (or
-  // below its children, if it has few) are built by this thread and the
-  // helper, each taking the next subtree not taken, each subtree into a
-  // Sealing of its own that is stored where the subtree sits in post-order.
+  // Builds and seals `top` and its new descendants not built early, then
+  // stores them all in post-order. With enough ops, the new subtrees below
+  // the top page (or below its children, if it has few) still to build are
+  // built by this thread and the helper, each taking the next subtree not
+  // taken, each subtree into a Sealing of its own that is stored where the
+  // subtree sits in post-order.
   Result<const Fresh*> Finalize(Pending& top) {
+    // A page built early that became the top (the levels above it went):
+    // built again here, whole, which is rare enough to keep simple.
+    if (top.built != nullptr) Unbuild(top);
     Sealing& main = sealing_.emplace_back();
     if (map_.options_.build_threads > 1 && ops_ >= kParallelOps && top.level > 0) {
+      // The new subtrees not built yet (those built early are spliced in).
       std::vector<Pending*> units;
       for (const Slot& s : top.slots) {
-        if (s.pending != nullptr) units.push_back(s.pending);
+        if (s.pending != nullptr && s.pending->built == nullptr) units.push_back(s.pending);
       }
       if (units.size() < kMinParallelUnits && top.level >= 2) {
         std::vector<Pending*> deeper;
         for (const Pending* child : units) {
           for (const Slot& s : child->slots) {
-            if (s.pending != nullptr) deeper.push_back(s.pending);
+            if (s.pending != nullptr && s.pending->built == nullptr) deeper.push_back(s.pending);
           }
         }
         units = std::move(deeper);
@@ -519,7 +567,7 @@ class AuthenticatedMap::Builder {
         for (Pending* u : units) u->sealing = &sealing_.emplace_back();
         const merkle::MapKind kind = map_.options_.kind;
         BuildHelper::ShareOut(units.size(), [&units, kind](size_t k, bool) {
-          units[k]->built = BuildPages(kind, *units[k], *units[k]->sealing);
+          BuildPages(kind, *units[k], *units[k]->sealing);
         });
       }
     }
@@ -536,7 +584,7 @@ class AuthenticatedMap::Builder {
         VELLUM_RETURN_IF_ERROR(StorePages(*b.splice));
         continue;
       }
-      for (const auto& [index, child] : b.new_children) b.node->items[index].ref = child->item.ref;
+      for (const auto& [index, fresh] : b.late_refs) b.node->items[index].ref = fresh->item.ref;
       VELLUM_ASSIGN_OR_RETURN(b.self->item.ref, map_.options_.nodes->Put(std::move(b.node)));
     }
     return Status::Ok();
@@ -605,7 +653,10 @@ class AuthenticatedMap::Builder {
 
   // The slot's page as a Pending (loading an existing child).
   Result<Pending*> Take(const Slot& s) {
-    if (s.pending != nullptr) return s.pending;
+    if (s.pending != nullptr) {
+      Unbuild(*s.pending);  // its slots are about to change
+      return s.pending;
+    }
     VELLUM_ASSIGN_OR_RETURN(const MapNode* node, Load(s.item().ref));
     Pending* p = NewPending(node->level);
     p->slots.reserve(node->items.size() + max_);
@@ -615,6 +666,7 @@ class AuthenticatedMap::Builder {
 
   // Splits the oversized pending page at slots[i] into ceil(n / max_) pages
   // of near-equal size (each >= min_); returns the index of the last one.
+  // The page is not built: pages are built early only at a final size.
   size_t SplitAt(std::vector<Slot>* slots, size_t i) {
     const Pending* big = (*slots)[i].pending;
     const size_t n = big->slots.size();

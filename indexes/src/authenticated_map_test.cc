@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -322,6 +323,103 @@ TEST_CASE("authenticated map: pages built on two threads are the pages built on 
         StatusCode::kInvalidArgument);
   CHECK(AuthenticatedMap::Create({MapKind::kPlain, 8, &nodes, &values, 3}).status().code() ==
         StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("authenticated map: merges and shrinking roots after pages were built early", "[indexes]") {
+  // On two threads, the pages below each subtree are built right after its
+  // descent. A merge at a level above (mass deletes) that takes such a page
+  // in, or a root that shrinks onto one, must build it again. The pages must
+  // stay those built on one thread, and every version must be sound.
+  for (MapKind kind : {MapKind::kPlain, MapKind::kInt64Aggregate}) {
+    for (size_t fanout : {4u, 8u, 32u}) {
+      for (bool shrink_to_run : {false, true}) {
+        INFO("kind " << static_cast<int>(kind) << " fanout " << fanout << " shrink to a run " << shrink_to_run);
+        std::mt19937 rng(static_cast<std::uint32_t>(fanout + 2000));
+        Fixture two(kind, fanout, 2);
+        Fixture one(kind, fanout, 1);
+        MapVersion a = two.map.Empty();
+        MapVersion b = one.map.Empty();
+        Model m;
+        auto apply = [&](const std::vector<MapMutation>& batch) {
+          auto na = two.map.Apply(a, batch);
+          auto nb = one.map.Apply(b, batch);
+          REQUIRE(na.ok());
+          REQUIRE(nb.ok());
+          REQUIRE(na->root_hash == nb->root_hash);
+          REQUIRE(na->root == nb->root);
+          a = *na;
+          b = *nb;
+          REQUIRE(a.count() == m.size());
+          auto inv = two.map.CheckInvariants(a);
+          INFO(inv.ToString());
+          REQUIRE(inv.ok());
+        };
+        const int keys = fanout == 32 ? 40000 : 6000;
+        for (int done = 0; done < keys; done += 2000) {
+          std::vector<MapMutation> batch;
+          for (int i = done; i < done + 2000; ++i) {
+            std::string k = "key" + std::to_string(rng());
+            const auto agg = static_cast<std::int64_t>(rng() % 2001) - 1000;
+            batch.push_back(MapMutation::Put(k, "v", agg));
+            m[k] = {"v", agg};
+          }
+          apply(batch);
+        }
+        auto delete_all_but = [&](const std::function<bool(size_t)>& keep) {
+          std::vector<MapMutation> batch;
+          std::vector<std::string> doomed;
+          size_t rank = 0;
+          for (const auto& [k, v] : m) {
+            if (!keep(rank++)) doomed.push_back(k);
+          }
+          for (const std::string& k : doomed) {
+            batch.push_back(MapMutation::Delete(k));
+            m.erase(k);
+            if (!shrink_to_run && rng() % 50 == 0) {
+              batch.push_back(MapMutation::Put(k + "+", "w", 1));
+              m[k + "+"] = {"w", 1};
+            }
+          }
+          apply(batch);
+        };
+        if (shrink_to_run) {
+          // All keys go but those of one level-1 page, less its first and
+          // last: the root shrinks, level by level, onto that page, which
+          // was built early (or inside a page built early) with new
+          // children of its own.
+          auto page = *two.nodes.Get(a.root);
+          std::optional<std::string> hi;
+          while (page->level > 1) {
+            const size_t i = page->items.size() / 2;
+            if (i + 1 < page->items.size()) hi = std::string(page->key(i + 1));
+            page = *two.nodes.Get(page->child(i));
+          }
+          const std::string lo(page->key(0));
+          size_t first = 0;
+          size_t last = 0;
+          size_t rank = 0;
+          for (const auto& [k, v] : m) {
+            if (k < lo) first = rank + 1;
+            if (!hi || k < *hi) last = rank;
+            ++rank;
+          }
+          REQUIRE(last > first + 2);
+          delete_all_but([&](size_t r) { return r > first && r < last; });
+        } else {
+          // Most keys of each stretch go, with a few puts among them, then
+          // all but a handful.
+          for (unsigned keep_one_in : {2u, 5u, 20u, 1000u}) {
+            delete_all_but([&](size_t) { return rng() % keep_one_in == 0; });
+          }
+        }
+        REQUIRE(one.nodes.size() == two.nodes.size());
+        for (NodeId id = 1; id <= one.nodes.size(); ++id) {
+          REQUIRE(EncodeMapNode(**one.nodes.Get(id)) == EncodeMapNode(**two.nodes.Get(id)));
+        }
+        REQUIRE(one.values.size() == two.values.size());
+      }
+    }
+  }
 }
 
 // Applies batches big enough for the helper thread; true if the roots agree
