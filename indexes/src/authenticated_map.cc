@@ -255,8 +255,7 @@ const Fresh* BuildPages(merkle::MapKind kind, Pending& p, Sealing& w) {
   auto node = std::make_shared<MapNode>();
   node->kind = kind;
   node->level = p.level;
-  node->keys.reserve(key_bytes);
-  node->items.reserve(p.slots.size());
+  node->Reserve(p.slots.size(), key_bytes);
   w.sources.clear();
   w.sources.reserve(p.slots.size());
   for (const Slot& s : p.slots) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 
 #include "vellum/base/encoding.h"
 
@@ -27,12 +28,82 @@ static_assert(sizeof(MapNode::Item) == 88 && std::is_trivially_copyable_v<MapNod
 
 }  // namespace
 
+MapNode::MapNode(const MapNode& other) : kind(other.kind), level(other.level), digest(other.digest) {
+  Reallocate(other.items.size(), other.keys.size());
+  auto copy = [](auto& to, const auto& from) {
+    if (from.size() > 0) std::memcpy(to.data_, from.data_, from.size() * sizeof(*from.data_));
+    to.size_ = from.size();
+  };
+  copy(keys, other.keys);
+  copy(items, other.items);
+  copy(aggregates, other.aggregates);
+  copy(inner, other.inner);
+}
+
+MapNode& MapNode::operator=(const MapNode& other) {
+  if (this != &other) *this = MapNode(other);
+  return *this;
+}
+
+MapNode::MapNode(MapNode&& other) noexcept { *this = std::move(other); }
+
+MapNode& MapNode::operator=(MapNode&& other) noexcept {
+  if (this == &other) return *this;
+  kind = other.kind;
+  level = other.level;
+  digest = other.digest;
+  block_ = std::move(other.block_);
+  keys = std::exchange(other.keys, {});
+  items = std::exchange(other.items, {});
+  aggregates = std::exchange(other.aggregates, {});
+  inner = std::exchange(other.inner, {});
+  item_capacity_ = std::exchange(other.item_capacity_, 0);
+  key_capacity_ = std::exchange(other.key_capacity_, 0);
+  return *this;
+}
+
+void MapNode::Reallocate(size_t item_capacity, size_t key_capacity) {
+  static_assert(alignof(merkle::MapAggregate) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
+  static_assert(sizeof(merkle::MapAggregate) % alignof(Item) == 0 && std::is_trivially_copyable_v<merkle::MapAggregate>);
+  const size_t aggregate_bytes = has_aggregates() ? item_capacity * sizeof(merkle::MapAggregate) : 0;
+  const size_t item_bytes = item_capacity * sizeof(Item);
+  const size_t inner_bytes = (item_capacity > 0 ? item_capacity - 1 : 0) * sizeof(merkle::Hash);
+  auto block = std::make_unique_for_overwrite<std::byte[]>(aggregate_bytes + item_bytes + inner_bytes + key_capacity);
+  std::byte* at = block.get();
+  auto place = [&at](auto& run, size_t bytes) {
+    using T = std::remove_reference_t<decltype(*run.data_)>;
+    T* to = reinterpret_cast<T*>(at);
+    if (run.size_ > 0) std::memcpy(static_cast<void*>(to), run.data_, run.size_ * sizeof(T));
+    run.data_ = to;
+    at += bytes;
+  };
+  place(aggregates, aggregate_bytes);
+  place(items, item_bytes);
+  place(inner, inner_bytes);
+  place(keys, key_capacity);
+  block_ = std::move(block);
+  item_capacity_ = item_capacity;
+  key_capacity_ = key_capacity;
+}
+
+void MapNode::Reserve(size_t item_count, size_t key_bytes) {
+  if (item_count > item_capacity_ || key_bytes > key_capacity_) {
+    Reallocate(std::max(item_count, item_capacity_), std::max(key_bytes, key_capacity_));
+  }
+}
+
 void MapNode::Add(std::string_view key, const Item& item, const merkle::MapAggregate& aggregate) {
-  if (has_aggregates()) aggregates.push_back(aggregate);
-  Item& it = items.emplace_back(item);
+  if (items.size() == item_capacity_ || keys.size() + key.size() > key_capacity_) {
+    Reallocate(std::max<size_t>(items.size() + 1, 2 * item_capacity_),
+               std::max<size_t>(keys.size() + key.size(), 2 * key_capacity_));
+  }
+  if (has_aggregates()) aggregates.data_[aggregates.size_++] = aggregate;
+  Item& it = items.data_[items.size_++];
+  it = item;
   it.key_offset = static_cast<std::uint32_t>(keys.size());
   it.key_size = static_cast<std::uint32_t>(key.size());
-  keys.append(key);
+  if (!key.empty()) std::memcpy(keys.data_ + keys.size_, key.data(), key.size());
+  keys.size_ += key.size();
 }
 
 merkle::MapDigest MapNode::InnerDigest(size_t idx, size_t a, size_t b) const {
@@ -113,7 +184,8 @@ class Sealer {
 }  // namespace
 
 void MapNode::Seal(std::span<const MapItemSource> sources) {
-  inner.assign(items.size() - 1, merkle::Hash{});
+  inner.size_ = items.size() - 1;  // room for them comes with the items'
+  std::fill(inner.begin(), inner.end(), merkle::Hash{});
   digest = Sealer(*this, sources).Rec(0, items.size(), 0);
 }
 
@@ -153,13 +225,17 @@ class PageWriter {
   char* p_;
 };
 
+// Encoded bytes of one item, besides its key.
+size_t ItemBytesBesideKey(merkle::MapKind kind, std::uint8_t level) {
+  const bool agg = HasAggregate(kind);
+  return kKeyLengthBytes + (level == 0 ? kLeafItemBytes + (agg ? kLeafAggregateBytes : 0)
+                                       : kInternalItemBytes + (agg ? kInternalAggregateBytes : 0));
+}
+
 }  // namespace
 
 size_t EncodedMapNodeSize(const MapNode& node) {
-  const bool agg = HasAggregate(node.kind);
-  const size_t per_item = kKeyLengthBytes + (node.level == 0 ? kLeafItemBytes + (agg ? kLeafAggregateBytes : 0)
-                                                             : kInternalItemBytes + (agg ? kInternalAggregateBytes : 0));
-  return kPageHeaderBytes + node.keys.size() + node.items.size() * per_item;
+  return kPageHeaderBytes + node.keys.size() + node.items.size() * ItemBytesBesideKey(node.kind, node.level);
 }
 
 void EncodeMapNodeInto(const MapNode& node, char* out) {
@@ -209,8 +285,11 @@ Result<MapNode> DecodeMapNode(std::string_view bytes) {
   n.level = r.U8();
   const std::uint16_t count = r.U16();
   if (r.ok() && (count == 0 || count > kMaxItemsPerNode)) r.Fail("bad item count");
-  n.items.reserve(count);
-  if (n.has_aggregates()) n.aggregates.reserve(count);
+  if (r.ok()) {
+    // What the keys take if the encoding is well formed (else Add grows).
+    const size_t fixed = kPageHeaderBytes + count * ItemBytesBesideKey(n.kind, n.level);
+    n.Reserve(count, bytes.size() > fixed ? bytes.size() - fixed : 0);
+  }
   for (std::uint16_t i = 0; i < count && r.ok(); ++i) {
     MapNode::Item it;
     merkle::MapAggregate aggregate;

@@ -17,6 +17,8 @@
 #ifndef VELLUM_INDEXES_NODE_STORE_H_
 #define VELLUM_INDEXES_NODE_STORE_H_
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,11 +50,13 @@ struct MapItemSource {
 };
 
 // One page. Compact on purpose (every version of every page is kept, and
-// building a batch copies every item of every page it touches): keys live in
-// one buffer per page, items are small and trivially copyable, aggregates
-// are kept beside the items only in maps that have them, in-page inner nodes
-// keep only their hash (counts and aggregates are re-derived from the items
-// when a proof needs them).
+// building a batch copies every item of every page it touches): items are
+// small and trivially copyable, aggregates are kept beside the items only in
+// maps that have them, in-page inner nodes keep only their hash (counts and
+// aggregates are re-derived from the items when a proof needs them). The
+// items, aggregates, inner hashes and keys share one allocation, so a page
+// costs one allocation besides its header and reading it touches few
+// memory pages.
 struct MapNode {
   // One entry (level 0) or one child reference (level >= 1); with its
   // aggregate (if any), the item's merkle::MapDigest.
@@ -70,20 +74,52 @@ struct MapNode {
     }
   };
 
+  // A run of T in the page's allocation: read like a vector, filled only by
+  // MapNode (Add, Seal).
+  template <typename T>
+  class Run {
+   public:
+    size_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    T* data() { return data_; }
+    const T* data() const { return data_; }
+    T& operator[](size_t i) { return data_[i]; }
+    const T& operator[](size_t i) const { return data_[i]; }
+    T* begin() { return data_; }
+    T* end() { return data_ + size_; }
+    const T* begin() const { return data_; }
+    const T* end() const { return data_ + size_; }
+    friend bool operator==(const Run& a, const Run& b) {
+      return a.size_ == b.size_ && std::equal(a.begin(), a.end(), b.begin());
+    }
+
+   private:
+    friend struct MapNode;
+    T* data_ = nullptr;
+    size_t size_ = 0;
+  };
+
+  MapNode() = default;
+  MapNode(const MapNode& other);
+  MapNode& operator=(const MapNode& other);
+  MapNode(MapNode&& other) noexcept;
+  MapNode& operator=(MapNode&& other) noexcept;
+  ~MapNode() = default;
+
   merkle::MapKind kind = merkle::MapKind::kPlain;
   std::uint8_t level = 0;  // 0: leaf page of entries
-  std::string keys;        // the items' keys, concatenated in order
-  std::vector<Item> items;
+  Run<char> keys;          // the items' keys, back to back in item order
+  Run<Item> items;
   // kInt64Aggregate maps: the aggregate of each item (an entry's field as
   // MapAggregate::Of, or the child's); empty in other maps.
-  std::vector<merkle::MapAggregate> aggregates;
+  Run<merkle::MapAggregate> aggregates;
   // Derived by Seal(): the hashes of the page's binary tree
   // (merkle::MapPageDigest), items.size() - 1 inner nodes in pre-order.
-  std::vector<merkle::Hash> inner;
+  Run<merkle::Hash> inner;
   merkle::MapDigest digest;
 
   bool has_aggregates() const { return kind == merkle::MapKind::kInt64Aggregate; }
-  std::string_view key(size_t i) const { return std::string_view(keys).substr(items[i].key_offset, items[i].key_size); }
+  std::string_view key(size_t i) const { return std::string_view(keys.data() + items[i].key_offset, items[i].key_size); }
   NodeId child(size_t i) const { return items[i].ref; }
   ValueRef value_ref(size_t i) const { return items[i].ref; }
   // Item i's aggregate (the identity in maps without aggregates).
@@ -98,6 +134,9 @@ struct MapNode {
   // here); `aggregate` is kept only if the page's kind has aggregates (set
   // `kind` first).
   void Add(std::string_view key, const Item& item, const merkle::MapAggregate& aggregate);
+  // Makes room for `item_count` items with `key_bytes` bytes of keys in
+  // all, so Adds up to that size allocate nothing (set `kind` first).
+  void Reserve(size_t item_count, size_t key_bytes);
   // The full digest of the in-page inner node with pre-order index `idx`,
   // which covers items [a, b).
   merkle::MapDigest InnerDigest(size_t idx, size_t a, size_t b) const;
@@ -108,6 +147,16 @@ struct MapNode {
   // run of a sealed page takes that page's hashes instead of rehashing: the
   // result is the same bytes, only cheaper.
   void Seal(std::span<const MapItemSource> sources = {});
+
+ private:
+  // Moves the runs into a new allocation for `item_capacity` items and
+  // `key_capacity` key bytes: aggregates (16-byte aligned), items, inner
+  // hashes, keys.
+  void Reallocate(size_t item_capacity, size_t key_capacity);
+
+  std::unique_ptr<std::byte[]> block_;
+  size_t item_capacity_ = 0;
+  size_t key_capacity_ = 0;
 };
 
 // Walks pages from `roots` downwards: `enter(id)` returns the page to descend
