@@ -1,6 +1,7 @@
 #include "vellum/indexes/node_store.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <type_traits>
 #include <utility>
@@ -59,12 +60,16 @@ MapNode& MapNode::operator=(MapNode&& other) noexcept {
   inner = std::exchange(other.inner, {});
   item_capacity_ = std::exchange(other.item_capacity_, 0);
   key_capacity_ = std::exchange(other.key_capacity_, 0);
+  aggregate_room_ = std::exchange(other.aggregate_room_, false);
   return *this;
 }
 
 void MapNode::Reallocate(size_t item_capacity, size_t key_capacity) {
   static_assert(alignof(merkle::MapAggregate) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__);
   static_assert(sizeof(merkle::MapAggregate) % alignof(Item) == 0 && std::is_trivially_copyable_v<merkle::MapAggregate>);
+  // Aggregates added under another kind would not fit: a caller's bug that
+  // must not become a buffer overflow.
+  if (!has_aggregates() && !aggregates.empty()) std::abort();
   const size_t aggregate_bytes = has_aggregates() ? item_capacity * sizeof(merkle::MapAggregate) : 0;
   const size_t item_bytes = item_capacity * sizeof(Item);
   const size_t inner_bytes = (item_capacity > 0 ? item_capacity - 1 : 0) * sizeof(merkle::Hash);
@@ -84,16 +89,18 @@ void MapNode::Reallocate(size_t item_capacity, size_t key_capacity) {
   block_ = std::move(block);
   item_capacity_ = item_capacity;
   key_capacity_ = key_capacity;
+  aggregate_room_ = has_aggregates();
 }
 
 void MapNode::Reserve(size_t item_count, size_t key_bytes) {
-  if (item_count > item_capacity_ || key_bytes > key_capacity_) {
+  if (item_count > item_capacity_ || key_bytes > key_capacity_ || aggregate_room_ != has_aggregates()) {
     Reallocate(std::max(item_count, item_capacity_), std::max(key_bytes, key_capacity_));
   }
 }
 
 void MapNode::Add(std::string_view key, const Item& item, const merkle::MapAggregate& aggregate) {
-  if (items.size() == item_capacity_ || keys.size() + key.size() > key_capacity_) {
+  if (items.size() == item_capacity_ || keys.size() + key.size() > key_capacity_ ||
+      aggregate_room_ != has_aggregates()) {
     Reallocate(std::max<size_t>(items.size() + 1, 2 * item_capacity_),
                std::max<size_t>(keys.size() + key.size(), 2 * key_capacity_));
   }

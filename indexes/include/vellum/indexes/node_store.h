@@ -157,6 +157,7 @@ struct MapNode {
   std::unique_ptr<std::byte[]> block_;
   size_t item_capacity_ = 0;
   size_t key_capacity_ = 0;
+  bool aggregate_room_ = false;  // the block has room for aggregates (allocated for such a kind)
 };
 
 // Walks pages from `roots` downwards: `enter(id)` returns the page to descend
