@@ -34,12 +34,12 @@ constexpr size_t kMinParallelUnits = 16;
 
 // A page being built in this batch. Its slots are entries (level 0) or
 // children (level >= 1): an item copied unchanged from a sealed page, a new
-// entry or newly sealed child (fresh), or a new child page (pending), built
-// or not. Slots are small and trivially copyable, so moving them between
-// pages while normalizing is cheap, and an unchanged item's bytes are copied
-// into the page that is sealed (once, unless a merge makes a page built early
-// be built again). Keys are borrowed from the batch
-// or from pages the builder pins, so building copies no key bytes.
+// entry (fresh), or a new child page (pending), built or not. Slots are
+// small and trivially copyable, so moving them between pages while
+// normalizing is cheap, and an unchanged item's bytes are copied into the
+// page that is sealed (once, unless a merge makes a page built early be
+// built again). Keys are borrowed from the batch or from pages the builder
+// pins, so building copies no key bytes.
 struct Pending;
 struct Fresh {
   std::string_view key;
@@ -55,8 +55,8 @@ struct Fresh {
 struct Slot {
   const MapNode* page = nullptr;  // copied: item `index` of this sealed page
   std::uint32_t index = 0;
-  const Fresh* fresh = nullptr;   // or a new entry, or a sealed new child
-  Pending* pending = nullptr;     // or a new child not sealed yet
+  const Fresh* fresh = nullptr;   // or a new entry
+  Pending* pending = nullptr;     // or a new child page, built or not
 
   // A new item's entry or sealed page (a pending child once it is built).
   const Fresh* sealed() const;
@@ -700,7 +700,7 @@ class AuthenticatedMap::Builder {
   };
   std::vector<ValueRun> value_order_;                   // parallel descent: runs of new_values_ in key order
   std::unique_ptr<Builder> partner_;                    // applies subtrees on the helper thread
-  std::deque<Sealing> sealing_;                         // new pages: the top's, and each parallel subtree's
+  std::deque<Sealing> sealing_;                         // new pages: the top's, and each subtree's built apart
   std::vector<std::shared_ptr<const MapNode>> pinned_;  // loaded pages whose keys and items slots borrow
   std::vector<Slot> chunks_;                            // scratch for SplitAt
 };
