@@ -29,16 +29,17 @@ static_assert(sizeof(MapNode::Item) == 88 && std::is_trivially_copyable_v<MapNod
 
 }  // namespace
 
-MapNode::MapNode(const MapNode& other) : kind(other.kind), level(other.level), digest(other.digest) {
+MapNode::MapNode(const MapNode& other)
+    : kind(other.kind),
+      level(other.level),
+      keys(other.keys),
+      items(other.items),
+      aggregates(other.aggregates),
+      inner(other.inner),
+      digest(other.digest) {
+  // The runs still point into `other`'s block: Reallocate copies them into
+  // one of this page's own.
   Reallocate(other.items.size(), other.keys.size());
-  auto copy = [](auto& to, const auto& from) {
-    if (from.size() > 0) std::memcpy(to.data_, from.data_, from.size() * sizeof(*from.data_));
-    to.size_ = from.size();
-  };
-  copy(keys, other.keys);
-  copy(items, other.items);
-  copy(aggregates, other.aggregates);
-  copy(inner, other.inner);
 }
 
 MapNode& MapNode::operator=(const MapNode& other) {
