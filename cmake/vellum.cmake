@@ -27,9 +27,10 @@ endfunction()
 
 # vellum_use_jemalloc(<target>): the executable allocates with jemalloc when
 # VELLUM_JEMALLOC is on (--no-as-needed: it replaces malloc without being
-# referenced by name).
+# referenced by name), with the options in base/src/jemalloc_conf.cc.
 function(vellum_use_jemalloc target)
   if(VELLUM_JEMALLOC)
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/base/src/jemalloc_conf.cc)
     target_link_libraries(${target} PRIVATE -Wl,--no-as-needed PkgConfig::JEMALLOC -Wl,--as-needed)
   endif()
 endfunction()
