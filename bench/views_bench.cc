@@ -8,7 +8,7 @@
 // flushed lazily in the background, p50/p99 block commit latency, and the
 // storage bytes per update (journal + views, all versions kept).
 //
-// Run: build/bin/vellum-bench-views [--keys 1000000] [--seconds 10] [--dir DIR]
+// Run: build/bin/vellum-bench-views [--keys 1000000] [--seconds 10] [--dir DIR] [--flush-every-pages N]
 #include <algorithm>
 #include <condition_variable>
 #include <functional>
@@ -117,10 +117,14 @@ int main(int argc, char** argv) {
   app.add_option("--block-keys", block_keys, "puts per measured transaction (one block each when alone)")->capture_default_str();
   app.add_option("--ops-per-tx", ops_per_tx, "puts per load transaction")->capture_default_str();
   app.add_option("--inflight", inflight, "transactions in flight while loading")->capture_default_str();
+  api::LedgerDbOptions options;
+  app.add_option("--flush-every-pages", options.view_store.flush_every_pages,
+                 "unflushed map pages that start a background flush of the views")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::filesystem::remove_all(dir);
-  auto db = api::LedgerDb::Create(dir, "bench", {});
+  auto db = api::LedgerDb::Create(dir, "bench", options);
   if (!db.ok()) {
     std::fprintf(stderr, "%s\n", db.status().ToString().c_str());
     return 1;
