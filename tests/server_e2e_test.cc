@@ -715,7 +715,11 @@ TEST_CASE("no acknowledged write is lost when vellumd is killed with SIGKILL", "
   std::mutex mu;
   std::vector<std::string> acknowledged;
   {
-    ServerProcess server(kVellumd, {"--data", dir.Sub("data")});
+    // A small flush window, so views flushes run in the background while
+    // writers are acknowledged and the kill can land before, during or after
+    // one: recovery replays the journal from the newest flushed state.
+    ServerProcess server(kVellumd,
+                         {"--data", dir.Sub("data"), "--flush-every-pages", "1024", "--page-cache-pages", "64"});
     address = server.address();
     Client c(address);
     CreateLedger(c, "shop");

@@ -28,6 +28,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -42,6 +43,7 @@
 #include "../src/server/auth.h"
 #include "../src/server/registry.h"
 #include "../src/server/service.h"
+#include "vellum/indexes/view_store.h"
 
 namespace {
 
@@ -60,6 +62,9 @@ struct Flags {
   size_t max_block_mib = 16;
   size_t queue_capacity = 65536;
   int queue_wait_ms = 100;
+  // Views: memory held for speed, per ledger.
+  std::uint64_t flush_every_pages = vellum::indexes::LmdbViewStoreOptions{}.flush_every_pages;
+  size_t page_cache_pages = vellum::indexes::LmdbViewStoreOptions{}.page_cache_entries;
   // Limits.
   int max_message_mib = 64;
   size_t max_transaction_mib = 4;
@@ -159,6 +164,8 @@ int Run(const Flags& flags, const std::shared_ptr<spdlog::logger>& log) {
   journal.queue_capacity = flags.queue_capacity;
   journal.enqueue_timeout = std::chrono::milliseconds(flags.queue_wait_ms);
   journal.max_transaction_bytes = flags.max_transaction_mib << 20;
+  registry_options.db.view_store.flush_every_pages = flags.flush_every_pages;
+  registry_options.db.view_store.page_cache_entries = flags.page_cache_pages;
   auto registry = server::LedgerRegistry::Open(registry_options);
   if (!registry.ok()) {
     log->critical("data directory {}: {}", flags.data, registry.status().ToString());
@@ -248,6 +255,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   group->add_option("--queue-wait-ms", flags.queue_wait_ms, "how long a write waits for queue space before RESOURCE_EXHAUSTED")
       ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  auto* views = app.add_option_group("views", "memory each ledger's views hold for speed");
+  views->add_option("--flush-every-pages", flags.flush_every_pages,
+                    "new map pages (~3.3 KB each) held before a background flush writes them; more rewrites fewer")
+      ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 24))
+      ->capture_default_str();
+  views->add_option("--page-cache-pages", flags.page_cache_pages, "flushed map pages kept decoded in memory")
       ->capture_default_str();
   auto* limits = app.add_option_group("limits");
   limits->add_option("--max-message-mib", flags.max_message_mib, "largest request (MiB)")
