@@ -64,6 +64,7 @@ struct Flags {
   int queue_wait_ms = 100;
   // Views: memory held for speed, per ledger.
   std::uint64_t flush_every_pages = vellum::indexes::LmdbViewStoreOptions{}.flush_every_pages;
+  std::uint64_t flush_every_mib = vellum::indexes::LmdbViewStoreOptions{}.flush_every_bytes >> 20;
   size_t page_cache_pages = vellum::indexes::LmdbViewStoreOptions{}.page_cache_entries;
   // Limits.
   int max_message_mib = 64;
@@ -165,6 +166,7 @@ int Run(const Flags& flags, const std::shared_ptr<spdlog::logger>& log) {
   journal.enqueue_timeout = std::chrono::milliseconds(flags.queue_wait_ms);
   journal.max_transaction_bytes = flags.max_transaction_mib << 20;
   registry_options.db.view_store.flush_every_pages = flags.flush_every_pages;
+  registry_options.db.view_store.flush_every_bytes = flags.flush_every_mib << 20;
   registry_options.db.view_store.page_cache_entries = flags.page_cache_pages;
   auto registry = server::LedgerRegistry::Open(registry_options);
   if (!registry.ok()) {
@@ -260,6 +262,10 @@ int main(int argc, char** argv) {
   views->add_option("--flush-every-pages", flags.flush_every_pages,
                     "new map pages (~3.3 KB each) held before a background flush writes them; more rewrites fewer")
       ->check(CLI::Range(std::uint64_t{1024}, std::uint64_t{1} << 24))
+      ->capture_default_str();
+  views->add_option("--flush-every-mib", flags.flush_every_mib,
+                    "unflushed pages and values (MiB) that start a background flush, whatever the page count")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
       ->capture_default_str();
   views->add_option("--page-cache-pages", flags.page_cache_pages, "flushed map pages kept decoded in memory")
       ->capture_default_str();

@@ -220,6 +220,59 @@ TEST_CASE("Ids continue after a reopen exactly as without one, even if the newes
   CHECK(map.Get(lmdb_v, "y")->entry->value == "5");
 }
 
+TEST_CASE("Unflushed bytes are counted exactly and start a background flush at the bound",
+          "[indexes][view_store]") {
+  testing::TempDir dir;
+  std::mt19937_64 rng(11);
+  // Only the byte bound can start a background flush here.
+  auto store = OpenLmdbViewStore(
+      dir.path(), {.flush_every_blocks = 0, .flush_every_pages = 0, .flush_every_bytes = 256 * 1024});
+  REQUIRE(store.ok());
+  auto map = MapOn(**store);
+  MapVersion v = map.Empty();
+  // Bytes a block adds: its values plus its new pages, encoded.
+  auto put_block = [&](std::uint64_t height, size_t value_bytes) {
+    const auto before = (*store)->stats();
+    std::vector<MapMutation> batch;
+    std::uint64_t value_total = 0;
+    for (std::uint64_t i = 0; i < 4; ++i) {
+      // Distinct keys and new values: every put stores its value.
+      std::string value = std::to_string(height) + "/" + std::to_string(i);
+      value.resize(value_bytes, 'v');
+      value_total += value.size();
+      batch.push_back(MapMutation::Put("k" + std::to_string(rng() % 125 * 4 + i), std::move(value)));
+    }
+    auto next = map.Apply(v, std::move(batch));
+    REQUIRE(next.ok());
+    const auto after = (*store)->stats();
+    std::uint64_t page_total = 0;
+    for (NodeId id = before.pages + 1; id <= after.pages; ++id) page_total += EncodedMapNodeSize(**(*store)->nodes().Get(id));
+    CHECK(after.unflushed_bytes - before.unflushed_bytes == value_total + page_total);
+    v = *next;
+    (*store)->Commit(height, RecordOf(v), {v.root});
+  };
+  // Below the bound nothing is flushed in the background.
+  put_block(0, 1000);
+  put_block(1, 1000);
+  CHECK((*store)->stats().flushes == 0);
+  // A rolled-back block takes its bytes back out.
+  const std::uint64_t committed_bytes = (*store)->stats().unflushed_bytes;
+  auto doomed = map.Apply(v, {MapMutation::Put("doomed", std::string(5000, 'x'))});
+  REQUIRE(doomed.ok());
+  CHECK((*store)->stats().unflushed_bytes > committed_bytes + 5000);
+  (*store)->Rollback();
+  CHECK((*store)->stats().unflushed_bytes == committed_bytes);
+  // Past the bound a flush starts on its own, and empties the window.
+  for (std::uint64_t h = 2; h < 12; ++h) put_block(h, 10000);
+  for (int i = 0; i < 3000 && (*store)->stats().flushes == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE((*store)->stats().flushes >= 1);
+  REQUIRE((*store)->Flush().ok());
+  CHECK((*store)->stats().unflushed_bytes == 0);
+  CHECK((*store)->stats().unflushed_pages == 0);
+}
+
 TEST_CASE("Memory view store behaves like the LMDB one", "[indexes][view_store]") {
   auto store = NewMemoryViewStore();
   std::mt19937_64 rng(9);

@@ -18,9 +18,10 @@
 // before them plus the journal. The dropped pages stay in memory while a
 // state that reaches them is pinned (Commit's result), so readers holding
 // such a state never see them vanish. A flush runs in the background every
-// `flush_every_blocks` commits or `flush_every_pages` unflushed pages (or on
-// Flush()); a crash loses only what was not flushed, and recovery replays the
-// journal from the newest durable record. Reads see committed and uncommitted
+// `flush_every_blocks` commits, `flush_every_pages` unflushed pages or
+// `flush_every_bytes` unflushed bytes (or on Flush()); a crash loses only
+// what was not flushed, and recovery replays the journal from the newest
+// durable record. Reads see committed and uncommitted
 // pages alike.
 //
 // Thread-safety: one writer thread (Put, Commit, Rollback, Flush) and any
@@ -50,6 +51,7 @@ struct ViewStoreStats {
   std::uint64_t values = 0;         // values put so far
   std::uint64_t unflushed_pages = 0;
   std::uint64_t unflushed_values = 0;
+  std::uint64_t unflushed_bytes = 0;  // encoded pages and values not yet flushed
   std::uint64_t flushes = 0;
   std::uint64_t failed_flushes = 0;  // attempts that failed (retried later)
   std::uint64_t flushed_bytes = 0;  // page and value bytes written by flushes
@@ -91,6 +93,11 @@ struct LmdbViewStoreOptions {
   // 2^17, 2^18 writes 28 % fewer bytes per update and applies ~9 % faster,
   // for ~0.8 GB more heap (docs/BENCHMARKS.md, section 5, run F).
   std::uint64_t flush_every_pages = std::uint64_t{1} << 18;
+  // or once the unflushed pages (their encoded bytes) and values take this
+  // many bytes (0: no limit). Unlike the page count, this bounds the window's
+  // memory whatever the sizes of keys and values: a page of 4 KiB keys is
+  // ~80 times a page of 24-byte ones, and a value may be 1 MiB.
+  std::uint64_t flush_every_bytes = std::uint64_t{1} << 30;
   // Decoded pages kept in memory beyond the unflushed ones.
   size_t page_cache_entries = 1 << 18;
   bool read_only = false;
