@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
                     "unflushed pages and values (MiB) that start a background flush, whatever the page count")
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 20))
       ->capture_default_str();
-  views->add_option("--page-cache-pages", flags.page_cache_pages, "flushed map pages kept decoded in memory")
+  views->add_option("--page-cache-pages", flags.page_cache_pages, "flushed map pages kept decoded in memory (0: none)")
       ->capture_default_str();
   auto* limits = app.add_option_group("limits");
   limits->add_option("--max-message-mib", flags.max_message_mib, "largest request (MiB)")

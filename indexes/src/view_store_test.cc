@@ -246,7 +246,9 @@ TEST_CASE("Unflushed bytes are counted exactly and start a background flush at t
     REQUIRE(next.ok());
     const auto after = (*store)->stats();
     std::uint64_t page_total = 0;
-    for (NodeId id = before.pages + 1; id <= after.pages; ++id) page_total += EncodedMapNodeSize(**(*store)->nodes().Get(id));
+    for (NodeId id = before.pages + 1; id <= after.pages; ++id) {
+      page_total += EncodedMapNodeSize(**(*store)->nodes().Get(id));
+    }
     CHECK(after.unflushed_bytes - before.unflushed_bytes == value_total + page_total);
     v = *next;
     (*store)->Commit(height, RecordOf(v), {v.root});

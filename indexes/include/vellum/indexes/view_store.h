@@ -21,8 +21,7 @@
 // `flush_every_blocks` commits, `flush_every_pages` unflushed pages or
 // `flush_every_bytes` unflushed bytes (or on Flush()); a crash loses only
 // what was not flushed, and recovery replays the journal from the newest
-// durable record. Reads see committed and uncommitted
-// pages alike.
+// durable record. Reads see committed and uncommitted pages alike.
 //
 // Thread-safety: one writer thread (Put, Commit, Rollback, Flush) and any
 // number of reader threads (Get, records) may use a store concurrently.
