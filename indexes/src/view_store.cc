@@ -159,6 +159,7 @@ struct PendingRecord {
   std::string bytes;
   NodeId last_node;
   ValueRef last_value;
+  std::uint64_t put_bytes;  // LmdbViewStore::put_bytes_ at the commit
   std::vector<NodeId> roots;
 };
 
@@ -267,7 +268,9 @@ class LmdbViewStore final : public ViewStore {
       std::lock_guard lock(mu_);
       committed_node_ = first_unflushed_node_ + unflushed_nodes_.size() - 1;
       committed_value_ = first_unflushed_value_ + unflushed_values_.size() - 1;
-      pending_records_.push_back({height, std::move(record), committed_node_, committed_value_, std::move(roots)});
+      committed_put_bytes_ = put_bytes_;
+      pending_records_.push_back(
+          {height, std::move(record), committed_node_, committed_value_, committed_put_bytes_, std::move(roots)});
       pin = pin_;
       // Freeing dropped pages takes a while: the flusher thread does it.
       wake = FlushDue() || TakeExpired();
@@ -278,12 +281,9 @@ class LmdbViewStore final : public ViewStore {
 
   void Rollback() override {
     std::lock_guard lock(mu_);
-    const size_t nodes = committed_node_ + 1 - first_unflushed_node_;
-    const size_t values = committed_value_ + 1 - first_unflushed_value_;
-    unflushed_bytes_ -= WindowBytes(unflushed_nodes_.begin() + static_cast<long>(nodes), unflushed_nodes_.end(),
-                                    unflushed_values_.begin() + static_cast<long>(values), unflushed_values_.end());
-    unflushed_nodes_.resize(nodes);
-    unflushed_values_.resize(values);
+    unflushed_nodes_.resize(committed_node_ + 1 - first_unflushed_node_);
+    unflushed_values_.resize(committed_value_ + 1 - first_unflushed_value_);
+    put_bytes_ = committed_put_bytes_;
   }
 
   Status Flush() override {
@@ -354,7 +354,7 @@ class LmdbViewStore final : public ViewStore {
     s.values = first_unflushed_value_ - 1 + unflushed_values_.size();
     s.unflushed_pages = unflushed_nodes_.size();
     s.unflushed_values = unflushed_values_.size();
-    s.unflushed_bytes = unflushed_bytes_;
+    s.unflushed_bytes = put_bytes_ - flushed_put_bytes_;
     s.flushes = flushes_;
     s.failed_flushes = flush_attempts_ - flushes_;
     s.flushed_bytes = flushed_bytes_;
@@ -374,7 +374,7 @@ class LmdbViewStore final : public ViewStore {
     if (options_.read_only) return FailedPrecondition("view store opened read-only");
     const size_t bytes = EncodedMapNodeSize(*node);
     std::lock_guard lock(mu_);
-    unflushed_bytes_ += bytes;
+    put_bytes_ += bytes;
     unflushed_nodes_.push_back(std::move(node));
     return first_unflushed_node_ + unflushed_nodes_.size() - 1;
   }
@@ -383,7 +383,7 @@ class LmdbViewStore final : public ViewStore {
     if (options_.read_only) return FailedPrecondition("view store opened read-only");
     auto shared = std::make_shared<const std::string>(value);
     std::lock_guard lock(mu_);
-    unflushed_bytes_ += value.size();
+    put_bytes_ += value.size();
     unflushed_values_.push_back(std::move(shared));
     return first_unflushed_value_ + unflushed_values_.size() - 1;
   }
@@ -516,7 +516,6 @@ class LmdbViewStore final : public ViewStore {
       pin_ = std::make_shared<const char>(0);
       lock.unlock();
 
-      const std::uint64_t window_bytes = WindowBytes(nodes.begin(), nodes.end(), values.begin(), values.end());
       const Reached reached = Reach(record.roots, first_node, nodes, first_value, values.size());
       std::uint64_t bytes = 0;
       Status status = WriteFlush(first_node, nodes, first_value, values, reached, record, bytes);
@@ -552,7 +551,7 @@ class LmdbViewStore final : public ViewStore {
         unflushed_values_.erase(unflushed_values_.begin(), unflushed_values_.begin() + static_cast<long>(values.size()));
         first_unflushed_node_ += nodes.size();
         first_unflushed_value_ += values.size();
-        unflushed_bytes_ -= window_bytes;
+        flushed_put_bytes_ = record.put_bytes;
         pending_records_.erase(pending_records_.begin(), pending_records_.begin() + static_cast<long>(record_count));
         durable_height_ = record.height;
         flush_status_ = Status::Ok();
@@ -574,16 +573,7 @@ class LmdbViewStore final : public ViewStore {
   bool FlushDue() const {
     return (options_.flush_every_blocks != 0 && pending_records_.size() >= options_.flush_every_blocks) ||
            (options_.flush_every_pages != 0 && unflushed_nodes_.size() >= options_.flush_every_pages) ||
-           (options_.flush_every_bytes != 0 && unflushed_bytes_ >= options_.flush_every_bytes);
-  }
-
-  // What the pages and values in [first, last) add to unflushed_bytes_.
-  template <typename NodeIt, typename ValueIt>
-  static std::uint64_t WindowBytes(NodeIt first_node, NodeIt last_node, ValueIt first_value, ValueIt last_value) {
-    std::uint64_t bytes = 0;
-    for (auto it = first_node; it != last_node; ++it) bytes += EncodedMapNodeSize(**it);
-    for (auto it = first_value; it != last_value; ++it) bytes += (*it)->size();
-    return bytes;
+           (options_.flush_every_bytes != 0 && put_bytes_ - flushed_put_bytes_ >= options_.flush_every_bytes);
   }
 
   // Moves the dropped pages no pinned state can reach any more to expired_,
@@ -650,7 +640,12 @@ class LmdbViewStore final : public ViewStore {
   std::deque<std::shared_ptr<const std::string>> unflushed_values_;
   NodeId first_unflushed_node_ = 1;
   ValueRef first_unflushed_value_ = 1;
-  std::uint64_t unflushed_bytes_ = 0;  // what the pages and values above take encoded
+  // Bytes of pages (encoded) and values put since open, less those rolled
+  // back; and the same count at the last commit and at the last flush's
+  // record. The unflushed ones are put_bytes_ - flushed_put_bytes_.
+  std::uint64_t put_bytes_ = 0;
+  std::uint64_t committed_put_bytes_ = 0;
+  std::uint64_t flushed_put_bytes_ = 0;
   NodeId committed_node_ = 0;
   ValueRef committed_value_ = 0;
   std::deque<PendingRecord> pending_records_;
