@@ -461,17 +461,16 @@ class AuthenticatedMap::Builder {
   // A page of the wrong size will be split or merged: its children (if of
   // the right size) are built instead, each into a Sealing of its own.
   void BuildEarly(Pending& p) {
+    auto build_apart = [this](Pending& page) {
+      page.sealing = &sealing_.emplace_back();
+      BuildPages(map_.options_.kind, page, *page.sealing);
+    };
     if (p.slots.size() >= min_ && p.slots.size() <= max_) {
-      p.sealing = &sealing_.emplace_back();
-      BuildPages(map_.options_.kind, p, *p.sealing);
-      return;
-    }
-    if (p.level == 0) return;
-    for (const Slot& s : p.slots) {
-      Pending* child = s.pending;
-      if (child == nullptr || child->slots.size() < min_) continue;
-      child->sealing = &sealing_.emplace_back();
-      BuildPages(map_.options_.kind, *child, *child->sealing);
+      build_apart(p);
+    } else if (p.level > 0) {
+      for (const Slot& s : p.slots) {
+        if (s.pending != nullptr && s.pending->slots.size() >= min_) build_apart(*s.pending);
+      }
     }
   }
 
