@@ -667,13 +667,14 @@ Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
 
 Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
                                           std::span<const journal::Transaction> txs, std::span<Status> verdicts) {
-  BlockProjection projection = ProjectBlock(*views_, *views_->Current(), txs, timestamp_us);
+  // On the newest prepared state: the block before may still be on its way to the journal.
+  BlockProjection projection = ProjectBlock(*views_, *views_->Tip(), txs, timestamp_us);
   bool any = false;
   for (size_t i = 0; i < txs.size(); ++i) {
     verdicts[i] = projection.verdicts[i];
     any = any || verdicts[i].ok();
   }
-  if (!any) return views_->Current()->state_root();  // no block will be written
+  if (!any) return views_->Tip()->state_root();  // no block will be written
   auto root = views_->PrepareBlock(height, std::move(projection.changes));
   if (root.ok() && state_root_hook_) state_root_hook_(height, *root);
   return root;

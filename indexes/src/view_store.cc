@@ -64,17 +64,22 @@ class MemoryViewStore final : public ViewStore {
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
 
-  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId>) override {
+  PutMark Mark() const override {
+    std::shared_lock lock(mu_);
+    return {nodes_.size(), values_.size(), 0};
+  }
+  std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
+                                            std::vector<NodeId>) override {
     std::unique_lock lock(mu_);
-    committed_nodes_ = nodes_.size();
-    committed_values_ = values_.size();
+    committed_nodes_ = through.pages;
+    committed_values_ = through.values;
     records_[height] = std::move(record);
     return nullptr;  // nothing is ever dropped
   }
-  void Rollback() override {
+  void RollbackTo(PutMark to) override {
     std::unique_lock lock(mu_);
-    nodes_.resize(committed_nodes_);
-    values_.resize(committed_values_);
+    nodes_.resize(std::max<size_t>(to.pages, committed_nodes_));
+    values_.resize(std::max<size_t>(to.values, committed_values_));
   }
   Status Flush() override { return Status::Ok(); }
 
@@ -261,14 +266,22 @@ class LmdbViewStore final : public ViewStore {
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
 
-  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId> roots) override {
+  // Marks count in ids: one past the last page id and value ref handed out.
+  PutMark Mark() const override {
+    std::lock_guard lock(mu_);
+    return {first_unflushed_node_ + unflushed_nodes_.size(), first_unflushed_value_ + unflushed_values_.size(),
+            put_bytes_};
+  }
+
+  std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
+                                            std::vector<NodeId> roots) override {
     bool wake = false;
     std::shared_ptr<const void> pin;
     {
       std::lock_guard lock(mu_);
-      committed_node_ = first_unflushed_node_ + unflushed_nodes_.size() - 1;
-      committed_value_ = first_unflushed_value_ + unflushed_values_.size() - 1;
-      committed_put_bytes_ = put_bytes_;
+      committed_node_ = through.pages - 1;
+      committed_value_ = through.values - 1;
+      committed_put_bytes_ = through.bytes;
       pending_records_.push_back(
           {height, std::move(record), committed_node_, committed_value_, committed_put_bytes_, std::move(roots)});
       pin = pin_;
@@ -279,11 +292,12 @@ class LmdbViewStore final : public ViewStore {
     return pin;
   }
 
-  void Rollback() override {
+  void RollbackTo(PutMark to) override {
     std::lock_guard lock(mu_);
-    unflushed_nodes_.resize(committed_node_ + 1 - first_unflushed_node_);
-    unflushed_values_.resize(committed_value_ + 1 - first_unflushed_value_);
-    put_bytes_ = committed_put_bytes_;
+    if (to.pages <= committed_node_ + 1) to = {committed_node_ + 1, committed_value_ + 1, committed_put_bytes_};
+    unflushed_nodes_.resize(to.pages - first_unflushed_node_);
+    unflushed_values_.resize(to.values - first_unflushed_value_);
+    put_bytes_ = to.bytes;
   }
 
   Status Flush() override {
@@ -729,17 +743,22 @@ class OverlayViewStore final : public ViewStore {
       : base_(base), latest_(std::move(start)), node_api_(this), value_api_(this) {}
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
-  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId>) override {
+  PutMark Mark() const override {
     std::lock_guard lock(mu_);
-    committed_nodes_ = nodes_.size();
-    committed_values_ = values_.size();
+    return {nodes_.size(), values_.size(), 0};
+  }
+  std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
+                                            std::vector<NodeId>) override {
+    std::lock_guard lock(mu_);
+    committed_nodes_ = through.pages;
+    committed_values_ = through.values;
     latest_ = StateRecord{height, std::move(record)};
     return nullptr;  // nothing is ever dropped
   }
-  void Rollback() override {
+  void RollbackTo(PutMark to) override {
     std::lock_guard lock(mu_);
-    nodes_.resize(committed_nodes_);
-    values_.resize(committed_values_);
+    nodes_.resize(std::max<size_t>(to.pages, committed_nodes_));
+    values_.resize(std::max<size_t>(to.values, committed_values_));
   }
   Status Flush() override { return Status::Ok(); }
   Result<std::optional<StateRecord>> LatestRecord() const override {

@@ -1,6 +1,7 @@
 #include "vellum/indexes/views.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "vellum/base/encoding.h"
@@ -227,13 +228,10 @@ AuthenticatedMap Views::CatalogMap() const {
 }
 
 Result<merkle::Hash> Views::PrepareBlock(std::uint64_t height, std::vector<MapChange> changes) {
-  if (prepared_) {
-    return FailedPrecondition("block " + std::to_string(*prepared_->height()) +
-                              " is prepared; commit or abort it before preparing block " + std::to_string(height));
-  }
-  const std::shared_ptr<const StateView> base = Current();
+  const std::shared_ptr<const StateView> base = Tip();
   if (height != base->next_height()) {
-    return FailedPrecondition("block " + std::to_string(height) + " does not follow the current state (next block " +
+    return FailedPrecondition("block " + std::to_string(height) + " does not follow the " +
+                              (prepared_.empty() ? "current" : "prepared") + " state (next block " +
                               std::to_string(base->next_height()) + ")");
   }
 
@@ -263,9 +261,9 @@ Result<merkle::Hash> Views::PrepareBlock(std::uint64_t height, std::vector<MapCh
     for (const MapMutation& m : c.mutations) VELLUM_RETURN_IF_ERROR(ValidateMutation(c.id, m));
   }
 
-  // Apply; on a store error drop the pages written so far.
+  // Apply; on a store error drop the pages this block wrote so far.
   auto fail = [this](Status s) {
-    store_->Rollback();
+    store_->RollbackTo(prepared_.empty() ? PutMark{} : prepared_.back().mark);
     return s;
   };
   std::map<MapId, MapState> maps = base->maps();
@@ -290,28 +288,32 @@ Result<merkle::Hash> Views::PrepareBlock(std::uint64_t height, std::vector<MapCh
     if (!next.ok()) return fail(next.status().WithContext("catalog"));
     catalog = *next;
   }
-  prepared_ = StateRecordCodec::Make(height, catalog, std::move(maps));
+  prepared_.push_back({StateRecordCodec::Make(height, catalog, std::move(maps)), store_->Mark()});
   return catalog.root_hash;
 }
 
 Status Views::CommitBlock(std::uint64_t height) {
-  if (!prepared_ || *prepared_->height() != height) {
-    return FailedPrecondition("block " + std::to_string(height) + " is not prepared");
+  if (prepared_.empty() || *prepared_.front().state->height() != height) {
+    return FailedPrecondition("block " + std::to_string(height) + " is not the oldest prepared block");
   }
-  prepared_->pin_ =
-      store_->Commit(height, EncodeStateRecord(*prepared_, options_.max_page_items), prepared_->RootPages());
+  Prepared block = std::move(prepared_.front());
+  prepared_.pop_front();
+  block.state->pin_ = store_->CommitThrough(block.mark, height,
+                                            EncodeStateRecord(*block.state, options_.max_page_items),
+                                            block.state->RootPages());
   std::lock_guard lock(mu_);
-  current_ = std::move(prepared_);
-  prepared_.reset();
+  current_ = std::move(block.state);
   recent_.push_back(current_);
   while (recent_.size() > options_.recent_states) recent_.pop_front();
   return Status::Ok();
 }
 
 void Views::AbortBlock(std::uint64_t height) {
-  if (!prepared_ || *prepared_->height() != height) return;
-  store_->Rollback();
-  prepared_.reset();
+  auto it = std::find_if(prepared_.begin(), prepared_.end(),
+                         [&](const Prepared& p) { return *p.state->height() == height; });
+  if (it == prepared_.end()) return;
+  store_->RollbackTo(it == prepared_.begin() ? PutMark{} : std::prev(it)->mark);
+  prepared_.erase(it, prepared_.end());
 }
 
 Result<merkle::Hash> Views::ApplyBlock(std::uint64_t height, std::vector<MapChange> changes) {
@@ -323,6 +325,11 @@ Result<merkle::Hash> Views::ApplyBlock(std::uint64_t height, std::vector<MapChan
 std::shared_ptr<const StateView> Views::Current() const {
   std::lock_guard lock(mu_);
   return current_;
+}
+
+std::shared_ptr<const StateView> Views::Tip() const {
+  if (!prepared_.empty()) return prepared_.back().state;
+  return Current();
 }
 
 Result<std::shared_ptr<const StateView>> Views::At(std::uint64_t height) const {

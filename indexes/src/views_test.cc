@@ -612,5 +612,162 @@ TEST_CASE("views over LMDB: readers holding older states survive flushes that dr
   CheckAgainstModel(*views, *views->Current(), model, rng);
 }
 
+// Blocks prepared ahead (the ledger's pipeline): a random schedule of
+// prepares (at most `depth` ahead), commits of the oldest and aborts of any
+// prepared block must leave exactly the state of the committed blocks applied
+// one by one, with the store back at the right mark after every abort.
+void RunPipelineSchedule(ViewStore* store, std::uint64_t seed) {
+  auto views = OpenViews(store, 4, 8);
+  const auto blocks = RandomBlocks(seed, 200);
+  std::mt19937_64 rng(seed);
+  size_t next_block = 0;           // the next of `blocks` to prepare
+  std::vector<size_t> committed;   // indexes into `blocks`, in height order
+  std::vector<size_t> in_flight;   // prepared, ascending heights
+  std::vector<std::uint64_t> pages_after;  // store pages after each in-flight block
+  const std::uint64_t pages_before_all = store->stats().pages;
+  std::uint64_t pages_at_commit = pages_before_all;
+  int aborts = 0;
+  while (committed.size() < 120 && next_block < blocks.size()) {
+    const auto roll = rng() % 10;
+    if (in_flight.size() < 3 && roll < 5) {
+      const std::uint64_t height = committed.size() + in_flight.size();
+      auto root = views->PrepareBlock(height, blocks[next_block]);
+      REQUIRE(root.ok());
+      CHECK(views->Tip()->state_root() == *root);
+      in_flight.push_back(next_block++);
+      pages_after.push_back(store->stats().pages);
+    } else if (!in_flight.empty() && roll < 9) {
+      CHECK(views->CommitBlock(committed.size() + 1).code() == StatusCode::kFailedPrecondition);
+      REQUIRE(views->CommitBlock(committed.size()).ok());
+      committed.push_back(in_flight.front());
+      in_flight.erase(in_flight.begin());
+      pages_at_commit = pages_after.front();
+      pages_after.erase(pages_after.begin());
+      CHECK(*views->Current()->height() + 1 == committed.size());
+      // A flush now and then, while later blocks are prepared past the mark.
+      if (committed.size() % 4 == 0) REQUIRE(store->Flush().ok());
+    } else if (!in_flight.empty()) {
+      // Abort one prepared block: it and every block after it are gone.
+      const size_t k = rng() % in_flight.size();
+      views->AbortBlock(committed.size() + k);
+      in_flight.resize(k);
+      pages_after.resize(k);
+      ++aborts;
+      CHECK(store->stats().pages == (k == 0 ? pages_at_commit : pages_after.back()));
+      CHECK(views->Tip()->next_height() == committed.size() + k);
+    }
+  }
+  CHECK(aborts > 5);
+  // Nothing prepared is visible: Current() is the last committed block.
+  const auto current = views->Current();
+  REQUIRE(current->height().has_value());
+  CHECK(*current->height() + 1 == committed.size());
+
+  auto fresh = NewMemoryViewStore();
+  auto replay = OpenViews(fresh.get(), 4, 8);
+  Model model;
+  for (size_t h = 0; h < committed.size(); ++h) {
+    REQUIRE(replay->ApplyBlock(h, blocks[committed[h]]).ok());
+    ApplyToModel(&model, blocks[committed[h]]);
+  }
+  CHECK(replay->Current()->state_root() == current->state_root());
+  std::mt19937_64 check_rng(seed + 1);
+  CheckAgainstModel(*views, *current, model, check_rng);
+}
+
+TEST_CASE("views: blocks prepared ahead commit in order and abort with the blocks after them",
+          "[indexes][views]") {
+  SECTION("memory store") {
+    auto store = NewMemoryViewStore();
+    RunPipelineSchedule(store.get(), 41);
+  }
+  SECTION("LMDB store, flushing all the while") {
+    testing::TempDir dir;
+    LmdbViewStoreOptions options;
+    options.flush_every_blocks = 3;
+    options.page_cache_entries = 16;
+    Hash root;
+    {
+      auto store = OpenLmdbViewStore(dir.path(), options);
+      REQUIRE(store.ok());
+      RunPipelineSchedule(store->get(), 42);
+      REQUIRE((*store)->Flush().ok());
+      CHECK((*store)->stats().flushes >= 30);
+      auto views = OpenViews(store->get(), 4, 8);
+      root = views->Current()->state_root();
+    }
+    // Reopened, the flushed state is the last committed block, whole.
+    auto store = OpenLmdbViewStore(dir.path(), options);
+    REQUIRE(store.ok());
+    auto views = OpenViews(store->get(), 4, 8);
+    CHECK(views->Current()->state_root() == root);
+    REQUIRE(views->CheckState(*views->Current()).ok());
+  }
+}
+
+// A store whose page puts start failing on request.
+class FailingViewStore final : public ViewStore {
+  class Nodes final : public NodeStore {
+   public:
+    explicit Nodes(FailingViewStore* s) : s_(s) {}
+    Result<NodeId> Put(std::shared_ptr<const MapNode> node) override {
+      if (s_->fail_puts) return Unavailable("injected page write failure");
+      return s_->base_->nodes().Put(std::move(node));
+    }
+    Result<std::shared_ptr<const MapNode>> Get(NodeId id) const override { return s_->base_->nodes().Get(id); }
+
+   private:
+    FailingViewStore* s_;
+  };
+
+ public:
+  FailingViewStore() : base_(NewMemoryViewStore()), nodes_(this) {}
+  NodeStore& nodes() override { return nodes_; }
+  ValueStore& values() override { return base_->values(); }
+  PutMark Mark() const override { return base_->Mark(); }
+  std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
+                                            std::vector<NodeId> roots) override {
+    return base_->CommitThrough(through, height, std::move(record), std::move(roots));
+  }
+  void RollbackTo(PutMark to) override { base_->RollbackTo(to); }
+  Status Flush() override { return base_->Flush(); }
+  Result<std::optional<StateRecord>> LatestRecord() const override { return base_->LatestRecord(); }
+  Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override {
+    return base_->DurableRecordAtOrBefore(height);
+  }
+  ViewStoreStats stats() const override { return base_->stats(); }
+
+  bool fail_puts = false;
+
+ private:
+  std::unique_ptr<ViewStore> base_;
+  Nodes nodes_;
+};
+
+TEST_CASE("views: a store error preparing a block ahead drops only that block's pages", "[indexes][views]") {
+  FailingViewStore store;
+  auto views = OpenViews(&store);
+  REQUIRE(views->ApplyBlock(0, SmallBlock(0)).ok());
+  auto r1 = views->PrepareBlock(1, SmallBlock(1));
+  REQUIRE(r1.ok());
+  const ViewStoreStats after1 = store.stats();
+  store.fail_puts = true;
+  auto r2 = views->PrepareBlock(2, SmallBlock(2));
+  CHECK(r2.status().code() == StatusCode::kUnavailable);
+  store.fail_puts = false;
+  // Block 1 is still prepared, with all its pages and values.
+  CHECK(store.stats().pages == after1.pages);
+  CHECK(store.stats().values == after1.values);
+  CHECK(views->Tip()->state_root() == *r1);
+  REQUIRE(views->CommitBlock(1).ok());
+  REQUIRE(views->ApplyBlock(2, SmallBlock(2)).ok());
+  REQUIRE(views->CheckState(*views->Current()).ok());
+
+  auto fresh = NewMemoryViewStore();
+  auto replay = OpenViews(fresh.get());
+  for (int h = 0; h < 3; ++h) REQUIRE(replay->ApplyBlock(static_cast<std::uint64_t>(h), SmallBlock(h)).ok());
+  CHECK(replay->Current()->state_root() == views->Current()->state_root());
+}
+
 }  // namespace
 }  // namespace vellum::indexes

@@ -1,5 +1,6 @@
 #include "replay_store.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace vellum::audit {
@@ -51,18 +52,20 @@ Result<std::string> ReplayStore::Values::Get(indexes::ValueRef ref) const {
   return it->second;
 }
 
-std::shared_ptr<const void> ReplayStore::Commit(std::uint64_t height, std::string record,
-                                                std::vector<indexes::NodeId>) {
-  committed_page_ = next_page_;
-  committed_value_ = next_value_;
+std::shared_ptr<const void> ReplayStore::CommitThrough(indexes::PutMark through, std::uint64_t height,
+                                                       std::string record, std::vector<indexes::NodeId>) {
+  committed_page_ = through.pages;
+  committed_value_ = through.values;
   if (hooks_.on_commit) hooks_.on_commit(height, record);
   latest_ = indexes::StateRecord{height, std::move(record)};
   return nullptr;  // MaybeCollect drops pages only between blocks, from the current state
 }
 
-void ReplayStore::Rollback() {
-  for (; next_page_ > committed_page_; --next_page_) pages_.erase(next_page_ - 1);
-  for (; next_value_ > committed_value_; --next_value_) values_.erase(next_value_ - 1);
+void ReplayStore::RollbackTo(indexes::PutMark to) {
+  const std::uint64_t page = std::max(to.pages, committed_page_);
+  const std::uint64_t value = std::max(to.values, committed_value_);
+  for (; next_page_ > page; --next_page_) pages_.erase(next_page_ - 1);
+  for (; next_value_ > value; --next_value_) values_.erase(next_value_ - 1);
 }
 
 Result<std::optional<indexes::StateRecord>> ReplayStore::DurableRecordAtOrBefore(std::uint64_t height) const {

@@ -40,8 +40,10 @@ class ReplayStore final : public indexes::ViewStore {
 
   indexes::NodeStore& nodes() override { return nodes_api_; }
   indexes::ValueStore& values() override { return values_api_; }
-  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<indexes::NodeId> roots) override;
-  void Rollback() override;
+  indexes::PutMark Mark() const override { return {next_page_, next_value_, 0}; }
+  std::shared_ptr<const void> CommitThrough(indexes::PutMark through, std::uint64_t height, std::string record,
+                                            std::vector<indexes::NodeId> roots) override;
+  void RollbackTo(indexes::PutMark to) override;
   Status Flush() override { return Status::Ok(); }
   Result<std::optional<indexes::StateRecord>> LatestRecord() const override { return latest_; }
   Result<std::optional<indexes::StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override;

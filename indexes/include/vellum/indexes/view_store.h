@@ -5,7 +5,8 @@
 // (NodeStore::Put / ValueStore::Put hand out increasing ids). Commit(height,
 // record, roots) then seals everything put so far as part of the state after
 // block `height`; Rollback() drops everything put since the last Commit (a
-// block whose journal write failed).
+// block whose journal write failed). CommitThrough and RollbackTo do the same
+// up to a Mark(), for a writer with two blocks in flight.
 //
 // Durability is lazy, as DESIGN.md ("Storage: the journal is the write-ahead
 // log") asks: the journal is the write-ahead log, views are a deterministic
@@ -60,19 +61,41 @@ struct ViewStoreStats {
   std::uint64_t file_bytes = 0;     // bytes LMDB uses (0 for the memory store)
 };
 
+// Where a store's puts stand (ViewStore::Mark). Opaque to callers: each store
+// counts in its own terms; only ever hand a mark back to the store it came from.
+struct PutMark {
+  std::uint64_t pages = 0;
+  std::uint64_t values = 0;
+  std::uint64_t bytes = 0;
+};
+
 class ViewStore {
  public:
   virtual ~ViewStore() = default;
   virtual NodeStore& nodes() = 0;
   virtual ValueStore& values() = 0;
-  // Seals what was put so far as the state after block `height`, whose maps
-  // have the root pages `roots` (kNoNode entries are ignored). Returns a pin:
-  // while a copy of it is alive, every page and value that state reaches
-  // stays readable, even after a flush has dropped the ones no durable state
-  // reaches. Null from stores that never drop anything.
-  virtual std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId> roots) = 0;
-  // Forgets pages and values put since the last Commit; their ids are reused.
-  virtual void Rollback() = 0;
+  // Where the puts stand now. A writer that prepares block h+1 before block h
+  // commits (Views' pipeline) takes a mark after each block's puts, then
+  // commits or rolls back up to it.
+  virtual PutMark Mark() const = 0;
+  // Seals what was put up to `through` (a Mark() taken since the last commit)
+  // as the state after block `height`, whose maps have the root pages `roots`
+  // (kNoNode entries are ignored); what was put after the mark stays
+  // uncommitted. Returns a pin: while a copy of it is alive, every page and
+  // value that state reaches stays readable, even after a flush has dropped
+  // the ones no durable state reaches. Null from stores that never drop
+  // anything.
+  virtual std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
+                                                    std::vector<NodeId> roots) = 0;
+  // Forgets pages and values put after `to`, never committed ones (a mark
+  // from before the last commit means "since the last commit"); their ids are
+  // reused.
+  virtual void RollbackTo(PutMark to) = 0;
+  // Seals everything put so far; forgets everything put since the last commit.
+  std::shared_ptr<const void> Commit(std::uint64_t height, std::string record, std::vector<NodeId> roots) {
+    return CommitThrough(Mark(), height, std::move(record), std::move(roots));
+  }
+  void Rollback() { RollbackTo(PutMark{}); }
   // Makes everything committed durable before returning.
   virtual Status Flush() = 0;
   // The newest committed record (durable or not), nullopt if none.

@@ -15,11 +15,15 @@
 // block header before the block is written to the journal, and the journal
 // write can fail:
 //   PrepareBlock(h, changes) -> state root   (pages written, not committed)
-//   CommitBlock(h)   after the journal write: ViewStore::Commit with the state
-//                    record, the state becomes Current()
-//   AbortBlock(h)    if the journal write failed: ViewStore::Rollback, the
+//   CommitBlock(h)   after the journal write: ViewStore::CommitThrough with
+//                    the state record, the state becomes Current()
+//   AbortBlock(h)    if the journal write failed: ViewStore::RollbackTo, the
 //                    current state is unchanged and block h can be prepared again.
 // ApplyBlock(h, changes) = PrepareBlock + CommitBlock (replay, tests).
+// Blocks may be prepared ahead: block h+1 on top of the prepared block h
+// (Tip()), so a writer applies h+1 while h is written to the journal. They
+// commit in height order; aborting block h also aborts every block prepared
+// after it, which was built on it.
 //
 // Determinism: the state root after block h is a pure function of the
 // sequence of blocks 0..h (each map's batches, in order) and of
@@ -154,23 +158,25 @@ class Views {
   // InvalidArgument (as DataLoss) for a corrupt record; store errors as is.
   static Result<std::unique_ptr<Views>> Open(ViewStore* store, ViewsOptions options);
 
-  // Applies block `height` (which must be Current()->next_height()) and returns
+  // Applies block `height` (which must be Tip()->next_height()) and returns
   // its state root, without committing it: every map's batch with one
   // AuthenticatedMap::Apply, in MapId order, then the catalog entries of the
   // touched maps. An empty block keeps the root. The whole batch is validated
   // before anything is written; on any error nothing is left prepared and the
   // store is rolled back. Errors:
-  //  - FailedPrecondition: a block is already prepared, `height` does not
-  //    follow the current state, or a change's spec differs from the map's;
+  //  - FailedPrecondition: `height` does not follow Tip(), or a change's
+  //    spec differs from the map's;
   //  - InvalidArgument: two changes for one map, a catalog key over 4 KiB, an
   //    unknown kind or op, a key over 4 KiB or a value over 1 MiB;
   //  - store errors (pages and values are written here).
   Result<merkle::Hash> PrepareBlock(std::uint64_t height, std::vector<MapChange> changes);
-  // Commits the prepared block `height`: store->Commit(height, its record);
-  // it becomes Current() and joins the At() window. FailedPrecondition if
-  // block `height` is not the prepared one.
+  // Commits the oldest prepared block, which must be `height`:
+  // store->CommitThrough(its mark, height, its record); it becomes Current()
+  // and joins the At() window. FailedPrecondition if block `height` is not the
+  // oldest prepared one.
   Status CommitBlock(std::uint64_t height);
-  // Drops the prepared block `height` (store->Rollback()); Current() is
+  // Drops the prepared block `height` and every block prepared after it
+  // (store->RollbackTo(where the block before it ended)); Current() is
   // unchanged. Does nothing if block `height` is not prepared.
   void AbortBlock(std::uint64_t height);
   // PrepareBlock then CommitBlock.
@@ -178,6 +184,9 @@ class Views {
 
   // The newest committed state; never null.
   std::shared_ptr<const StateView> Current() const;
+  // The newest prepared state, or Current() if none is prepared: what the
+  // next PrepareBlock builds on. For the writer thread; never null.
+  std::shared_ptr<const StateView> Tip() const;
   // The committed state after block `height` if it is among the
   // options.recent_states newest; OutOfRange otherwise (older: not in
   // memory; newer: not committed yet).
@@ -204,8 +213,13 @@ class Views {
   ViewStore* store_;
   const ViewsOptions options_;
 
-  // Writer only.
-  std::shared_ptr<StateView> prepared_;
+  // Writer only: the prepared blocks, ascending heights, each with the
+  // store's mark after its puts.
+  struct Prepared {
+    std::shared_ptr<StateView> state;
+    PutMark mark;
+  };
+  std::deque<Prepared> prepared_;
 
   mutable std::mutex mu_;  // guards the two below
   std::shared_ptr<const StateView> current_;
