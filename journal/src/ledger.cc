@@ -131,6 +131,15 @@ struct Outcome {
   std::uint64_t durable_ns = 0;  // committed blocks: when the store returned
 };
 
+// Where the hash chain stands after a block: what the next block builds on.
+struct Chain {
+  std::uint64_t height = 0;  // of the next block
+  merkle::CompactRange range;
+  merkle::Hash last_hash = merkle::kZeroHash;
+  std::int64_t last_timestamp = 0;
+  std::uint64_t next_seq = 0;
+};
+
 // LedgerStats' phase totals; written by the commit and ack threads.
 struct PhaseCounters {
   std::atomic<std::uint64_t> blocks{0}, queue_wait_ns{0}, apply_ns{0}, store_ns{0}, ack_wait_ns{0};
@@ -171,7 +180,7 @@ class Ledger::Impl {
     } else {
       VELLUM_RETURN_IF_ERROR(VerifyTip(*snap, n).WithContext("block " + std::to_string(n - 1)));
     }
-    VELLUM_ASSIGN_OR_RETURN(range_, merkle::CompactRange::Load(*snap, n));
+    VELLUM_ASSIGN_OR_RETURN(durable_.range, merkle::CompactRange::Load(*snap, n));
     VELLUM_ASSIGN_OR_RETURN(auto latest, snap->LatestCheckpoint());
     if (latest.has_value()) {
       const auto& [size, note] = *latest;
@@ -188,18 +197,22 @@ class Ledger::Impl {
       }
       last_checkpoint_ = *latest;
     }
-    next_seq_ = snap->tx_count();
+    durable_.height = n;
+    durable_.next_seq = snap->tx_count();
+    prepared_ = durable_;
+    next_seq_ = durable_.next_seq;
     tip_size_ = n;
-    tip_root_ = range_.Root();
+    tip_root_ = durable_.range.Root();
     return Status::Ok();
   }
 
   void Start() {
     ack_thread_ = std::thread([this] { RunAcks(); });
+    writer_thread_ = std::thread([this] { RunWriter(); });
     thread_ = std::thread([this] { Run(); });
   }
 
-  // Commits what is queued, acknowledges it, then stops both threads.
+  // Commits what is queued, acknowledges it, then stops the threads.
   void Stop() {
     {
       std::lock_guard lock(mu_);
@@ -209,6 +222,12 @@ class Ledger::Impl {
     work_cv_.notify_all();
     space_cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    {
+      std::lock_guard lock(mu_);
+      writer_stopping_ = true;
+    }
+    write_cv_.notify_all();
+    if (writer_thread_.joinable()) writer_thread_.join();
     {
       std::lock_guard lock(ack_mu_);
       acks_stopping_ = true;
@@ -462,124 +481,205 @@ class Ledger::Impl {
     if (stored_leaf != block_hash) {
       return VerificationFailed({"log.leaf", merkle::HashHex(block_hash), merkle::HashHex(stored_leaf), n - 1, n});
     }
-    last_hash_ = block_hash;
-    last_timestamp_ = header.timestamp_us;
+    durable_.last_hash = block_hash;
+    durable_.last_timestamp = header.timestamp_us;
     return Status::Ok();
   }
 
+  // The commit thread takes a batch, applies it to the state and builds its
+  // block (Prepare), and hands the block to the writer thread, which writes
+  // and syncs it (Write). While block h is written, the commit thread
+  // prepares block h+1 on top of it; it then waits for h's write before
+  // handing h+1 over, and finishes h (Finish: commits the state, publishes the
+  // tip, acknowledges). So one block is written while the next is applied,
+  // and never more: a block is acknowledged only once durable, in order.
   void Run() {
-    std::vector<std::unique_ptr<Pending>> batch;
+    std::unique_ptr<InFlight> at_writer;
     for (;;) {
+      std::vector<std::unique_ptr<Pending>> batch;
       {
         std::unique_lock lock(mu_);
-        work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping and drained
-        size_t bytes = 0;
-        while (!queue_.empty() && batch.size() < options_.max_block_transactions &&
-               (batch.empty() || bytes + queue_.front()->encoded.size() <= options_.max_block_bytes)) {
-          bytes += queue_.front()->encoded.size();
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
+        work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty() || (at_writer && written_); });
+        if (queue_.empty()) {
+          if (!at_writer) return;  // stopping and drained
+        } else {
+          size_t bytes = 0;
+          while (!queue_.empty() && batch.size() < options_.max_block_transactions &&
+                 (batch.empty() || bytes + queue_.front()->encoded.size() <= options_.max_block_bytes)) {
+            bytes += queue_.front()->encoded.size();
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
         }
       }
-      space_cv_.notify_all();
-      CommitBlock(batch);
-      batch.clear();  // moved from by HandOff; clear() makes it empty again
+      std::unique_ptr<InFlight> next;
+      if (!batch.empty()) {
+        space_cv_.notify_all();
+        next = Prepare(std::move(batch));
+      }
+      if (at_writer) {
+        const bool durable = AwaitWrite(*at_writer);
+        const std::uint64_t failed_height = at_writer->height;
+        const Status failure = at_writer->status;
+        Finish(std::move(at_writer));
+        if (!durable && next) {
+          // `next` was built on the block that failed: the state already
+          // dropped it with that block (AbortBlock); fail its transactions.
+          HandOff({std::move(next->batch),
+                   failure.WithContext("block " + std::to_string(failed_height) +
+                                       ", which the block holding this transaction follows, was not written"),
+                   {}, 0, next->height, {}});
+          next.reset();
+        }
+      }
+      if (next) {
+        std::lock_guard lock(mu_);
+        to_write_ = next.get();
+        written_ = false;
+        at_writer = std::move(next);
+        write_cv_.notify_one();
+      }
     }
   }
 
-  void CommitBlock(std::vector<std::unique_ptr<Pending>>& batch) {
-    const std::uint64_t taken_ns = MonotonicNanos();
-    const std::uint64_t queue_wait_ns = taken_ns - batch.front()->enqueued_ns;  // the queue is FIFO
-    const std::uint64_t height = tip_size_;  // only this thread changes it
+  // A block prepared by the commit thread, written by the writer thread.
+  struct InFlight {
+    std::vector<std::unique_ptr<Pending>> batch;
+    std::uint64_t height = 0;
+    BlockWrite write;
+    std::string header;
+    Chain chain;  // after this block
+    std::uint64_t taken_ns = 0, applied_ns = 0, queue_wait_ns = 0;
+    // Set by the writer.
+    Status status;
+    std::uint64_t store_begin_ns = 0, durable_ns = 0;
+  };
+
+  // Applies the batch to the state on top of the prepared chain and builds
+  // its block; null (the batch handed off as failed) if the state refuses
+  // every transaction or fails.
+  std::unique_ptr<InFlight> Prepare(std::vector<std::unique_ptr<Pending>> batch) {
+    auto b = std::make_unique<InFlight>();
+    b->taken_ns = MonotonicNanos();
+    b->queue_wait_ns = b->taken_ns - batch.front()->enqueued_ns;  // the queue is FIFO
+    b->height = prepared_.height;
     BlockHeader header;
     // Chosen before the state is applied: document revisions record it.
-    header.timestamp_us = std::max(options_.clock->NowMicros(), last_timestamp_);
-    Status status;
+    header.timestamp_us = std::max(options_.clock->NowMicros(), prepared_.last_timestamp);
     if (options_.state != nullptr) {
       std::vector<Transaction> txs;
       txs.reserve(batch.size());
       for (auto& p : batch) txs.push_back(std::move(p->tx));  // only the hook reads it
       std::vector<Status> verdicts(batch.size());
-      auto state_root = options_.state->ApplyBlock(height, header.timestamp_us, txs, verdicts);
-      if (state_root.ok()) {
-        header.state_root = *state_root;
-        // Refused transactions leave the block and fail on their own.
-        Outcome refused;
-        std::vector<std::unique_ptr<Pending>> accepted;
-        accepted.reserve(batch.size());
-        for (size_t i = 0; i < batch.size(); ++i) {
-          if (verdicts[i].ok()) {
-            accepted.push_back(std::move(batch[i]));
-          } else {
-            refused.batch.push_back(std::move(batch[i]));
-            refused.verdicts.push_back(std::move(verdicts[i]));
-          }
+      auto state_root = options_.state->ApplyBlock(b->height, header.timestamp_us, txs, verdicts);
+      if (!state_root.ok()) {
+        HandOff({std::move(batch), state_root.status(), {}, 0, b->height, {}});
+        return nullptr;
+      }
+      header.state_root = *state_root;
+      // Refused transactions leave the block and fail on their own.
+      Outcome refused;
+      std::vector<std::unique_ptr<Pending>> accepted;
+      accepted.reserve(batch.size());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (verdicts[i].ok()) {
+          accepted.push_back(std::move(batch[i]));
+        } else {
+          refused.batch.push_back(std::move(batch[i]));
+          refused.verdicts.push_back(std::move(verdicts[i]));
         }
-        batch = std::move(accepted);
-        if (!refused.batch.empty()) HandOff(std::move(refused));
-        if (batch.empty()) {
-          options_.state->AbortBlock(height);
-          return;
-        }
-      } else {
-        status = state_root.status();
+      }
+      batch = std::move(accepted);
+      if (!refused.batch.empty()) HandOff(std::move(refused));
+      if (batch.empty()) {
+        options_.state->AbortBlock(b->height);
+        return nullptr;
       }
     }
-    const std::uint64_t applied_ns = MonotonicNanos();
+    b->applied_ns = MonotonicNanos();
     header.ledger_id = meta_.id;
-    header.height = height;
-    header.prev_hash = last_hash_;
-    header.first_tx_seq = next_seq_;
+    header.height = b->height;
+    header.prev_hash = prepared_.last_hash;
+    header.first_tx_seq = prepared_.next_seq;
     header.tx_count = static_cast<std::uint32_t>(batch.size());
     std::vector<merkle::Hash> leaves;
     leaves.reserve(batch.size());
     for (const auto& p : batch) leaves.push_back(merkle::HashLeaf(merkle::HashView(p->tx_hash)));
     header.tx_root = merkle::RootFromLeafHashes(leaves);
 
-    const std::string encoded = EncodeBlockHeader(header);
-    const merkle::Hash block_hash = BlockHash(encoded);
-    merkle::CompactRange next_range = range_;
-    BlockWrite write;
-    write.height = height;
-    write.header = encoded;
-    write.first_tx_seq = header.first_tx_seq;
-    write.txs.reserve(batch.size());
-    for (const auto& p : batch) write.txs.push_back(p->encoded);
-    next_range.Append(block_hash, [&](std::uint32_t level, std::uint64_t index, const merkle::Hash& h) {
-      write.nodes.push_back({level, index, h});
+    b->header = EncodeBlockHeader(header);
+    b->chain = prepared_;
+    b->chain.height = b->height + 1;
+    b->chain.last_hash = BlockHash(b->header);
+    b->chain.last_timestamp = header.timestamp_us;
+    b->chain.next_seq = header.first_tx_seq + batch.size();
+    b->write.height = b->height;
+    b->write.header = b->header;
+    b->write.first_tx_seq = header.first_tx_seq;
+    b->write.txs.reserve(batch.size());
+    for (const auto& p : batch) b->write.txs.push_back(p->encoded);
+    b->chain.range.Append(b->chain.last_hash, [&](std::uint32_t level, std::uint64_t index, const merkle::Hash& h) {
+      b->write.nodes.push_back({level, index, h});
     });
-    const std::uint64_t store_begin_ns = MonotonicNanos();
-    if (status.ok()) {
-      status = store_->AppendBlock(write);
-      if (!status.ok() && BlockReachedStore(height, encoded)) {
+    b->batch = std::move(batch);
+    prepared_ = b->chain;
+    return b;
+  }
+
+  // The writer thread: writes and syncs one block at a time.
+  void RunWriter() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      write_cv_.wait(lock, [&] { return writer_stopping_ || to_write_ != nullptr; });
+      if (to_write_ == nullptr) return;  // stopping, nothing left to write
+      InFlight* b = std::exchange(to_write_, nullptr);
+      lock.unlock();
+      b->store_begin_ns = MonotonicNanos();
+      Status status = store_->AppendBlock(b->write);
+      if (!status.ok() && BlockReachedStore(b->height, b->header)) {
         // The commit reported an error but the block is durable (a late
         // failure in LMDB's commit): it is committed, whatever was reported.
         status = Status::Ok();
       }
-      if (!status.ok() && options_.state != nullptr) options_.state->AbortBlock(height);
+      b->durable_ns = MonotonicNanos();
+      lock.lock();
+      b->status = std::move(status);
+      written_ = true;
+      work_cv_.notify_all();
     }
-    if (!status.ok()) {
-      HandOff({std::move(batch), status, {}, 0, height, {}});
+  }
+
+  // Waits for the writer to finish `b`; true if it is durable.
+  bool AwaitWrite(const InFlight& b) {
+    std::unique_lock lock(mu_);
+    work_cv_.wait(lock, [&] { return written_; });
+    return b.status.ok();
+  }
+
+  // After the write: commits the block's state, publishes the tip and hands
+  // the block to the ack thread; or, if the write failed, rolls the state and
+  // the prepared chain back to the last durable block and fails the block.
+  void Finish(std::unique_ptr<InFlight> b) {
+    if (!b->status.ok()) {
+      if (options_.state != nullptr) options_.state->AbortBlock(b->height);
+      prepared_ = durable_;
+      HandOff({std::move(b->batch), b->status, {}, 0, b->height, {}});
       return;
     }
-    const std::uint64_t durable_ns = MonotonicNanos();
     phases_.blocks.fetch_add(1, std::memory_order_relaxed);
-    phases_.queue_wait_ns.fetch_add(queue_wait_ns, std::memory_order_relaxed);
-    phases_.apply_ns.fetch_add(applied_ns - taken_ns, std::memory_order_relaxed);
-    phases_.store_ns.fetch_add(durable_ns - store_begin_ns, std::memory_order_relaxed);
-    if (options_.state != nullptr) options_.state->CommitBlock(height);
-    range_ = std::move(next_range);
-    last_hash_ = block_hash;
-    last_timestamp_ = header.timestamp_us;
-    const std::uint64_t first_seq = next_seq_;
+    phases_.queue_wait_ns.fetch_add(b->queue_wait_ns, std::memory_order_relaxed);
+    phases_.apply_ns.fetch_add(b->applied_ns - b->taken_ns, std::memory_order_relaxed);
+    phases_.store_ns.fetch_add(b->durable_ns - b->store_begin_ns, std::memory_order_relaxed);
+    if (options_.state != nullptr) options_.state->CommitBlock(b->height);
+    durable_ = b->chain;
+    const std::uint64_t first_seq = b->write.first_tx_seq;
     {
       std::lock_guard lock(tip_mu_);
-      tip_size_ = height + 1;
-      tip_root_ = range_.Root();
-      next_seq_ += batch.size();
+      tip_size_ = durable_.height;
+      tip_root_ = durable_.range.Root();
+      next_seq_ = durable_.next_seq;
     }
-    HandOff({std::move(batch), Status::Ok(), {}, first_seq, height, block_hash, durable_ns});
+    HandOff({std::move(b->batch), Status::Ok(), {}, first_seq, b->height, durable_.last_hash, b->durable_ns});
   }
 
   // True iff block `height` with exactly this header is in the store.
@@ -639,10 +739,18 @@ class Ledger::Impl {
   bool stopping_ = false;
   std::thread thread_;
 
-  // Commit-thread state.
-  merkle::CompactRange range_;
-  merkle::Hash last_hash_ = merkle::kZeroHash;
-  std::int64_t last_timestamp_ = 0;
+  // Writer thread (guarded by mu_): the block to write, and whether the block
+  // last handed over is written (its status set).
+  std::condition_variable write_cv_;
+  InFlight* to_write_ = nullptr;
+  bool written_ = false;
+  bool writer_stopping_ = false;
+  std::thread writer_thread_;
+
+  // Commit-thread state: the chain after the last durable block, and after
+  // the last prepared one (the same, or one block ahead).
+  Chain durable_;
+  Chain prepared_;
 
   // Published tip (written by the commit thread, read by anyone).
   mutable std::mutex tip_mu_;

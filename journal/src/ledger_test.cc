@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <latch>
+#include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <thread>
@@ -296,6 +298,148 @@ TEST_CASE("The state hook's root lands in the header; its failure fails the bloc
   for (std::uint64_t seq = 0; seq < stats.transactions; ++seq) {
     CHECK((*ledger)->GetTransaction(seq)->operations[0].body != "poison");
   }
+}
+
+// A state hook that chains its roots (each block's root hashes the root it
+// was prepared on and the block's bodies) and keeps the prepared blocks as
+// the ledger's pipeline leaves them: a block may be prepared on top of one
+// not yet committed, and aborting a block aborts the ones after it.
+class ChainHook : public StateHook {
+ public:
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t /*timestamp_us*/, std::span<const Transaction> txs,
+                                  std::span<Status> /*verdicts*/) override {
+    std::lock_guard lock(mu_);
+    if (gate_ != nullptr && txs[0].operations[0].body == gate_body_) {
+      gate_->wait();
+      gate_ = nullptr;
+    }
+    if (height != committed_.size() + prepared_.size()) out_of_order_ = true;
+    std::string input(reinterpret_cast<const char*>(Tip().data()), Tip().size());
+    for (const auto& tx : txs) input += "|" + tx.operations[0].body;
+    prepared_.push_back(merkle::Sha256Of(input));
+    ++max_ahead_seen_[prepared_.size()];
+    return prepared_.back();
+  }
+  void CommitBlock(std::uint64_t height) override {
+    std::lock_guard lock(mu_);
+    if (prepared_.empty() || height != committed_.size()) {
+      out_of_order_ = true;
+      return;
+    }
+    committed_.push_back(prepared_.front());
+    prepared_.erase(prepared_.begin());
+  }
+  void AbortBlock(std::uint64_t height) override {
+    std::lock_guard lock(mu_);
+    if (height < committed_.size()) {
+      out_of_order_ = true;
+      return;
+    }
+    ++aborts_;
+    if (height - committed_.size() < prepared_.size()) prepared_.resize(height - committed_.size());
+  }
+  // The roots a chain of these bodies, block by block, must have.
+  static std::vector<merkle::Hash> Expected(const std::vector<std::vector<std::string>>& blocks) {
+    std::vector<merkle::Hash> roots;
+    merkle::Hash root = merkle::kZeroHash;
+    for (const auto& bodies : blocks) {
+      std::string input(reinterpret_cast<const char*>(root.data()), root.size());
+      for (const auto& b : bodies) input += "|" + b;
+      root = merkle::Sha256Of(input);
+      roots.push_back(root);
+    }
+    return roots;
+  }
+
+  std::mutex mu_;
+  std::latch* gate_ = nullptr;  // ApplyBlock of a block starting with gate_body_ waits on it once
+  std::string gate_body_;
+  std::vector<merkle::Hash> committed_;
+  std::vector<merkle::Hash> prepared_;
+  std::map<size_t, int> max_ahead_seen_;  // prepared blocks held -> times seen
+  bool out_of_order_ = false;
+  int aborts_ = 0;
+
+ private:
+  const merkle::Hash& Tip() const {
+    static const merkle::Hash kZero = merkle::kZeroHash;
+    if (!prepared_.empty()) return prepared_.back();
+    return committed_.empty() ? kZero : committed_.back();
+  }
+};
+
+TEST_CASE("A failed journal write fails its block and the block prepared behind it, and the chain goes on",
+          "[journal][ledger]") {
+  testing::TempDir dir;
+  ChainHook hook;
+  LedgerOptions options;
+  options.state = &hook;
+  options.max_block_transactions = 1;
+  // A small journal: a 2 MiB body cannot fit (MDB_MAP_FULL), small ones can.
+  options.store.map_size = 1u << 20;
+  options.store.preallocate_bytes = 0;
+  options.max_transaction_bytes = 4u << 20;
+  auto ledger = Ledger::Create(dir.path(), "pipeline", options);
+  REQUIRE(ledger.ok());
+  REQUIRE((*ledger)->Append(Tx("a")).ok());
+
+  // Block 1 (too big) is held in the hook until block 2 is queued, so the
+  // commit thread prepares block 2 on top of block 1 before it learns that
+  // block 1's write failed.
+  std::latch gate(1);
+  hook.gate_body_ = std::string(2u << 20, 'x');
+  hook.gate_ = &gate;
+  std::atomic<int> done{0};
+  Status big_status, next_status;
+  (*ledger)->AppendAsync(Tx(hook.gate_body_), [&](Result<Receipt> r) { big_status = r.status(); ++done; });
+  while ((*ledger)->stats().queued != 0) std::this_thread::yield();
+  (*ledger)->AppendAsync(Tx("b"), [&](Result<Receipt> r) { next_status = r.status(); ++done; });
+  while ((*ledger)->stats().queued != 1) std::this_thread::yield();
+  gate.count_down();
+  while (done < 2) std::this_thread::yield();
+  CHECK(big_status.code() == StatusCode::kResourceExhausted);
+  CHECK(next_status.code() == StatusCode::kResourceExhausted);
+  CHECK(next_status.message().find("block 1, which the block holding this transaction follows, was not written") !=
+        std::string::npos);
+  CHECK((*ledger)->size() == 1);
+  CHECK(hook.max_ahead_seen_.count(2) == 1);  // block 2 was prepared while block 1 was in flight
+  CHECK(hook.aborts_ >= 1);
+
+  // The chain goes on from block 0, as if the failed blocks never were.
+  REQUIRE((*ledger)->Append(Tx("c")).ok());
+  std::atomic<int> more{0};
+  for (const char* body : {"d", "e", "f", "g"}) {
+    (*ledger)->AppendAsync(Tx(body), [&](Result<Receipt> r) {
+      CHECK(r.ok());
+      ++more;
+    });
+  }
+  while (more < 4) std::this_thread::yield();
+  REQUIRE((*ledger)->size() == 6);
+  std::vector<std::vector<std::string>> blocks;
+  for (std::uint64_t h = 0; h < 6; ++h) {
+    auto header = (*ledger)->GetBlock(h);
+    REQUIRE(header.ok());
+    std::vector<std::string> bodies;
+    for (std::uint32_t i = 0; i < header->tx_count; ++i) {
+      bodies.push_back((*ledger)->GetTransaction(header->first_tx_seq + i)->operations[0].body);
+    }
+    blocks.push_back(bodies);
+  }
+  CHECK(blocks[1] == std::vector<std::string>{"c"});
+  const auto expected = ChainHook::Expected(blocks);
+  for (std::uint64_t h = 0; h < 6; ++h) CHECK((*ledger)->GetBlock(h)->state_root == expected[h]);
+  {
+    std::lock_guard lock(hook.mu_);
+    CHECK(hook.committed_ == expected);
+    CHECK(hook.prepared_.empty());
+    CHECK_FALSE(hook.out_of_order_);
+  }
+  // And the journal reopens and verifies.
+  ledger->reset();
+  auto reopened = Ledger::Open(dir.path(), options);
+  REQUIRE(reopened.ok());
+  CHECK((*reopened)->size() == 6);
 }
 
 TEST_CASE("A full queue pushes back with RESOURCE_EXHAUSTED", "[journal][ledger]") {

@@ -2,13 +2,19 @@
 // 9162 log tree over block headers, signed checkpoints and proofs.
 //
 // Writes: any number of threads call Append/AppendAsync. A single commit
-// thread takes everything queued (up to the block limits), builds one block,
-// writes block + transactions + log-tree nodes in one durable LMDB write
-// transaction (JournalStore::AppendBlock), and only then acknowledges every
-// transaction in it. While one block syncs, the next one fills: throughput
-// grows with concurrency instead of being capped at one fsync per
-// transaction. The queue is bounded; when it is full Append waits up to
-// LedgerOptions::enqueue_timeout and then fails with RESOURCE_EXHAUSTED.
+// thread takes everything queued (up to the block limits), applies it to the
+// state (StateHook) and builds one block; a writer thread writes block +
+// transactions + log-tree nodes in one durable LMDB write transaction
+// (JournalStore::AppendBlock), and only then is every transaction in it
+// acknowledged. While one block is written and synced, the next one fills
+// and the commit thread applies it on top of the block being written (one
+// block ahead, never more): throughput grows with concurrency instead of
+// being capped at one fsync per transaction, and the sync overlaps the next
+// block's state work. If a block's write fails, its transactions and those
+// of the block prepared behind it fail with the store's error; the state
+// and the chain go back to the last durable block. The queue is bounded;
+// when it is full Append waits up to LedgerOptions::enqueue_timeout and then
+// fails with RESOURCE_EXHAUSTED.
 //
 // Opening verifies the tip (hash-chain link, transaction root, log-tree leaf
 // and root, latest checkpoint signature and root) and refuses a store whose
@@ -36,7 +42,9 @@
 namespace vellum::journal {
 
 // Computes the state root of each block (the views, issue "authenticated
-// map"). Called on the commit thread only, in height order.
+// map"). Called on the commit thread only, in height order, but pipelined:
+// ApplyBlock(h + 1) may come before CommitBlock(h), and must then build on
+// the prepared block h. Blocks commit in height order.
 class StateHook {
  public:
   virtual ~StateHook() = default;
@@ -48,9 +56,11 @@ class StateHook {
   // transaction of the block; the block is not written.
   virtual Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
                                           std::span<const Transaction> txs, std::span<Status> verdicts) = 0;
-  // The block ApplyBlock last prepared is durable in the journal.
+  // Block `height`, the oldest prepared one, is durable in the journal.
   virtual void CommitBlock(std::uint64_t height) = 0;
-  // The block ApplyBlock last prepared was not made durable: roll it back.
+  // Block `height` was not made durable: roll it back, with every block
+  // prepared after it (they were built on it). Nothing to do if `height` was
+  // never prepared (ApplyBlock refused every transaction).
   virtual void AbortBlock(std::uint64_t height) = 0;
 };
 
@@ -85,14 +95,15 @@ struct LedgerStats {
   std::uint64_t blocks = 0;
   std::uint64_t transactions = 0;
   size_t queued = 0;
-  // Where the commit thread's time went since this Ledger was opened, summed
-  // over the blocks it wrote (`committed_blocks`; refused or failed blocks are
-  // not counted). Monotonic-clock nanoseconds, for profiling only:
-  // queue_wait_ns: from the oldest transaction's enqueue to the commit thread
-  // taking the batch (its wake-up latency when the ledger is idle);
-  // apply_ns: the state hook (views); store_ns: the journal write including
-  // its syncs; ack_wait_ns: from the block being durable to the ack thread
-  // picking it up.
+  // Where the time of the commit and writer threads went since this Ledger
+  // was opened, summed over the blocks written (`committed_blocks`; refused
+  // or failed blocks are not counted). Monotonic-clock nanoseconds, for
+  // profiling only: queue_wait_ns: from the oldest transaction's enqueue to
+  // the commit thread taking the batch (its wake-up latency when the ledger
+  // is idle); apply_ns: the state hook (views), on the commit thread;
+  // store_ns: the journal write including its syncs, on the writer thread
+  // (it overlaps the next block's apply); ack_wait_ns: from the block being
+  // durable to the ack thread picking it up.
   std::uint64_t committed_blocks = 0;
   std::uint64_t queue_wait_ns = 0;
   std::uint64_t apply_ns = 0;
