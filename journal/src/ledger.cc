@@ -525,10 +525,9 @@ class Ledger::Impl {
         if (!durable && next) {
           // `next` was built on the block that failed: the state already
           // dropped it with that block (AbortBlock); fail its transactions.
-          HandOff({std::move(next->batch),
-                   failure.WithContext("block " + std::to_string(failed_height) +
-                                       ", which the block holding this transaction follows, was not written"),
-                   {}, 0, next->height, {}});
+          Fail(std::move(next->batch), next->height,
+               failure.WithContext("block " + std::to_string(failed_height) +
+                                   ", which the block holding this transaction follows, was not written"));
           next.reset();
         }
       }
@@ -573,7 +572,7 @@ class Ledger::Impl {
       std::vector<Status> verdicts(batch.size());
       auto state_root = options_.state->ApplyBlock(b->height, header.timestamp_us, txs, verdicts);
       if (!state_root.ok()) {
-        HandOff({std::move(batch), state_root.status(), {}, 0, b->height, {}});
+        Fail(std::move(batch), b->height, state_root.status());
         return nullptr;
       }
       header.state_root = *state_root;
@@ -663,7 +662,7 @@ class Ledger::Impl {
     if (!b->status.ok()) {
       if (options_.state != nullptr) options_.state->AbortBlock(b->height);
       prepared_ = durable_;
-      HandOff({std::move(b->batch), b->status, {}, 0, b->height, {}});
+      Fail(std::move(b->batch), b->height, b->status);
       return;
     }
     phases_.blocks.fetch_add(1, std::memory_order_relaxed);
@@ -698,6 +697,11 @@ class Ledger::Impl {
       acks_.push_back(std::move(outcome));
     }
     ack_cv_.notify_one();
+  }
+
+  // Every transaction of `batch` (meant for block `height`) fails with `status`.
+  void Fail(std::vector<std::unique_ptr<Pending>> batch, std::uint64_t height, Status status) {
+    HandOff({std::move(batch), std::move(status), {}, 0, height, {}});
   }
 
   void RunAcks() {
