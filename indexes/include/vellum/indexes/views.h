@@ -33,7 +33,7 @@
 // through other batchings may give other roots (authenticated_map.h).
 //
 // Thread-safety: one writer thread calls PrepareBlock/CommitBlock/AbortBlock/
-// ApplyBlock; any number of threads may call Current(), At() and read or prove
+// ApplyBlock/Tip(); any number of threads may call Current(), At() and read or prove
 // through MapFor()/CatalogMap()/ProveCatalogEntry() concurrently with it (the
 // ViewStore serializes its own reads and writes). A StateView is immutable.
 #ifndef VELLUM_INDEXES_VIEWS_H_

@@ -12,7 +12,9 @@
 // being capped at one fsync per transaction, and the sync overlaps the next
 // block's state work. If a block's write fails, its transactions and those
 // of the block prepared behind it fail with the store's error; the state
-// and the chain go back to the last durable block. The queue is bounded;
+// and the chain go back to the last durable block. (A transaction of that
+// second block that the state refused, e.g. for a conflict, was judged
+// against the failed block's writes; such refusals are retryable.) The queue is bounded;
 // when it is full Append waits up to LedgerOptions::enqueue_timeout and then
 // fails with RESOURCE_EXHAUSTED.
 //
