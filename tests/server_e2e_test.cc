@@ -114,7 +114,7 @@ v1::DigestResponse Digest(Client& c, const std::string& ledger) {
   return resp;
 }
 
-TEST_CASE("every engine over gRPC, proven and verified; restart keeps data and digests consistent", "[e2e]") {
+TEST_CASE("every engine over gRPC, proven and verified, and a restart keeps data and digests consistent", "[e2e]") {
   TempDir dir;
   std::string vkey;
   v1::DigestResponse before;

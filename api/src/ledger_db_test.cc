@@ -1086,7 +1086,7 @@ TEST_CASE("Path indexes: finds through an index equal a full scan and the naive 
   CHECK((*reopened)->State()->state->state_root() == root);
 }
 
-TEST_CASE("Validators refuse bad documents and store nothing; revisions carry block time", "[api][document][validator]") {
+TEST_CASE("Validators refuse bad documents and store nothing, and revisions carry block time", "[api][document][validator]") {
   testing::TempDir dir;
   auto db = LedgerDb::Create(dir.path(), "docs", SmallOptions());
   REQUIRE(db.ok());

@@ -112,7 +112,7 @@ TEST_CASE("LMDB view store: lazy flush, reopen, records, rollback", "[indexes][v
   CHECK((*store)->DurableRecordAtOrBefore(31)->value().height <= 31);
 }
 
-TEST_CASE("A crash loses only unflushed state; the durable record is complete", "[indexes][view_store]") {
+TEST_CASE("A crash loses only unflushed state, and the durable record is complete", "[indexes][view_store]") {
   testing::TempDir dir;
   std::mt19937_64 rng(5);
   std::map<std::string, std::string> model;
@@ -139,7 +139,7 @@ TEST_CASE("A crash loses only unflushed state; the durable record is complete", 
   CHECK(((*latest)->height == 4 || (*latest)->height == 9));
 }
 
-TEST_CASE("A flush writes only what the flushed state reaches; pinned states keep the rest readable",
+TEST_CASE("A flush writes only what the flushed state reaches, and pinned states keep the rest readable",
           "[indexes][view_store]") {
   testing::TempDir dir;
   std::mt19937_64 rng(11);

@@ -261,7 +261,7 @@ class TestHook : public StateHook {
   std::atomic<int> committed_{0};
 };
 
-TEST_CASE("The state hook's root lands in the header; its failure fails the block", "[journal][ledger]") {
+TEST_CASE("The state hook's root lands in the header, and its failure fails the block", "[journal][ledger]") {
   testing::TempDir dir;
   TestHook hook;
   LedgerOptions options;

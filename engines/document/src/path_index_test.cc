@@ -171,7 +171,7 @@ TEST_CASE("Index keys, paths and per-document limits", "[document][index]") {
   CHECK(values->size() == 2);
 }
 
-TEST_CASE("IndexRanges picks $eq, then $in, then an ordered comparison; other filters are not served", "[document][index]") {
+TEST_CASE("IndexRanges picks $eq, then $in, then an ordered comparison, and serves no other filter", "[document][index]") {
   auto ranges = [](const char* spec, const char* path) {
     auto f = Filter::Parse(json::parse(spec));
     REQUIRE(f.ok());
