@@ -71,15 +71,14 @@ class MemoryViewStore final : public ViewStore {
   std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
                                             std::vector<NodeId>) override {
     std::unique_lock lock(mu_);
-    committed_nodes_ = through.pages;
-    committed_values_ = through.values;
+    committed_ = through;
     records_[height] = std::move(record);
     return nullptr;  // nothing is ever dropped
   }
   void RollbackTo(PutMark to) override {
     std::unique_lock lock(mu_);
-    nodes_.resize(std::max<size_t>(to.pages, committed_nodes_));
-    values_.resize(std::max<size_t>(to.values, committed_values_));
+    nodes_.resize(std::max(to.pages, committed_.pages));
+    values_.resize(std::max(to.values, committed_.values));
   }
   Status Flush() override { return Status::Ok(); }
 
@@ -108,8 +107,7 @@ class MemoryViewStore final : public ViewStore {
   mutable std::shared_mutex mu_;
   std::vector<std::shared_ptr<const MapNode>> nodes_;
   std::vector<std::string> values_;
-  size_t committed_nodes_ = 0;
-  size_t committed_values_ = 0;
+  PutMark committed_;  // Mark() at the last commit
   std::map<std::uint64_t, std::string> records_;
   Nodes node_api_;
   Values value_api_;
@@ -158,13 +156,11 @@ Result<std::uint64_t> LastKey(MDB_txn* txn, MDB_dbi dbi) {
   return GetBigEndian64(static_cast<const char*>(k.mv_data));
 }
 
-// A committed record not yet flushed, with the id ranges it covers.
+// A committed record not yet flushed, with where its puts end.
 struct PendingRecord {
   std::uint64_t height;
   std::string bytes;
-  NodeId last_node;
-  ValueRef last_value;
-  std::uint64_t put_bytes;  // LmdbViewStore::put_bytes_ at the commit
+  PutMark end;  // the commit's mark: ids and put_bytes_ through this record
   std::vector<NodeId> roots;
 };
 
@@ -257,8 +253,7 @@ class LmdbViewStore final : public ViewStore {
     VELLUM_ASSIGN_OR_RETURN(ValueRef last_value, LastKey(txn.get(), values_db_));
     first_unflushed_node_ = last_node + 1;
     first_unflushed_value_ = last_value + 1;
-    committed_node_ = last_node;
-    committed_value_ = last_value;
+    committed_ = {last_node + 1, last_value + 1, 0};
     if (!options_.read_only) flusher_ = std::thread([this] { RunFlusher(); });
     return Status::Ok();
   }
@@ -279,11 +274,8 @@ class LmdbViewStore final : public ViewStore {
     std::shared_ptr<const void> pin;
     {
       std::lock_guard lock(mu_);
-      committed_node_ = through.pages - 1;
-      committed_value_ = through.values - 1;
-      committed_put_bytes_ = through.bytes;
-      pending_records_.push_back(
-          {height, std::move(record), committed_node_, committed_value_, committed_put_bytes_, std::move(roots)});
+      committed_ = through;
+      pending_records_.push_back({height, std::move(record), through, std::move(roots)});
       pin = pin_;
       // Freeing dropped pages takes a while: the flusher thread does it.
       wake = FlushDue() || TakeExpired();
@@ -294,7 +286,7 @@ class LmdbViewStore final : public ViewStore {
 
   void RollbackTo(PutMark to) override {
     std::lock_guard lock(mu_);
-    if (to.pages <= committed_node_ + 1) to = {committed_node_ + 1, committed_value_ + 1, committed_put_bytes_};
+    if (to.pages <= committed_.pages) to = committed_;
     unflushed_nodes_.resize(to.pages - first_unflushed_node_);
     unflushed_values_.resize(to.values - first_unflushed_value_);
     put_bytes_ = to.bytes;
@@ -518,10 +510,10 @@ class LmdbViewStore final : public ViewStore {
       PendingRecord record = pending_records_.back();
       const size_t record_count = pending_records_.size();
       std::vector<std::shared_ptr<const MapNode>> nodes(
-          unflushed_nodes_.begin(), unflushed_nodes_.begin() + static_cast<long>(record.last_node + 1 - first_unflushed_node_));
+          unflushed_nodes_.begin(), unflushed_nodes_.begin() + static_cast<long>(record.end.pages - first_unflushed_node_));
       std::vector<std::shared_ptr<const std::string>> values(
           unflushed_values_.begin(),
-          unflushed_values_.begin() + static_cast<long>(record.last_value + 1 - first_unflushed_value_));
+          unflushed_values_.begin() + static_cast<long>(record.end.values - first_unflushed_value_));
       const NodeId first_node = first_unflushed_node_;
       const ValueRef first_value = first_unflushed_value_;
       // States committed from now on derive from `record` and reach none of
@@ -565,7 +557,7 @@ class LmdbViewStore final : public ViewStore {
         unflushed_values_.erase(unflushed_values_.begin(), unflushed_values_.begin() + static_cast<long>(values.size()));
         first_unflushed_node_ += nodes.size();
         first_unflushed_value_ += values.size();
-        flushed_put_bytes_ = record.put_bytes;
+        flushed_put_bytes_ = record.end.bytes;
         pending_records_.erase(pending_records_.begin(), pending_records_.begin() + static_cast<long>(record_count));
         durable_height_ = record.height;
         flush_status_ = Status::Ok();
@@ -655,13 +647,11 @@ class LmdbViewStore final : public ViewStore {
   NodeId first_unflushed_node_ = 1;
   ValueRef first_unflushed_value_ = 1;
   // Bytes of pages (encoded) and values put since open, less those rolled
-  // back; and the same count at the last commit and at the last flush's
-  // record. The unflushed ones are put_bytes_ - flushed_put_bytes_.
+  // back; and the same count at the last flush's record. The unflushed ones
+  // are put_bytes_ - flushed_put_bytes_.
   std::uint64_t put_bytes_ = 0;
-  std::uint64_t committed_put_bytes_ = 0;
   std::uint64_t flushed_put_bytes_ = 0;
-  NodeId committed_node_ = 0;
-  ValueRef committed_value_ = 0;
+  PutMark committed_;  // Mark() at the last commit (Init: what LMDB holds)
   std::deque<PendingRecord> pending_records_;
   // Handed to states as they commit; replaced when a flush picks its record.
   std::shared_ptr<const void> pin_ = std::make_shared<const char>(0);
@@ -750,15 +740,14 @@ class OverlayViewStore final : public ViewStore {
   std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
                                             std::vector<NodeId>) override {
     std::lock_guard lock(mu_);
-    committed_nodes_ = through.pages;
-    committed_values_ = through.values;
+    committed_ = through;
     latest_ = StateRecord{height, std::move(record)};
     return nullptr;  // nothing is ever dropped
   }
   void RollbackTo(PutMark to) override {
     std::lock_guard lock(mu_);
-    nodes_.resize(std::max<size_t>(to.pages, committed_nodes_));
-    values_.resize(std::max<size_t>(to.values, committed_values_));
+    nodes_.resize(std::max(to.pages, committed_.pages));
+    values_.resize(std::max(to.values, committed_.values));
   }
   Status Flush() override { return Status::Ok(); }
   Result<std::optional<StateRecord>> LatestRecord() const override {
@@ -781,8 +770,7 @@ class OverlayViewStore final : public ViewStore {
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<const MapNode>> nodes_;
   std::vector<std::string> values_;
-  size_t committed_nodes_ = 0;
-  size_t committed_values_ = 0;
+  PutMark committed_;  // Mark() at the last commit
   std::optional<StateRecord> latest_;
   Nodes node_api_;
   Values value_api_;

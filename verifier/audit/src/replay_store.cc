@@ -15,8 +15,7 @@ ReplayStore::ReplayStore(indexes::ViewStore* base, std::uint64_t first_id, std::
       values_api_(this),
       next_page_(first_id),
       next_value_(first_id),
-      committed_page_(first_id),
-      committed_value_(first_id) {}
+      committed_{first_id, first_id, 0} {}
 
 Result<indexes::NodeId> ReplayStore::Nodes::Put(std::shared_ptr<const indexes::MapNode> node) {
   const indexes::NodeId id = s_->next_page_++;
@@ -54,16 +53,15 @@ Result<std::string> ReplayStore::Values::Get(indexes::ValueRef ref) const {
 
 std::shared_ptr<const void> ReplayStore::CommitThrough(indexes::PutMark through, std::uint64_t height,
                                                        std::string record, std::vector<indexes::NodeId>) {
-  committed_page_ = through.pages;
-  committed_value_ = through.values;
+  committed_ = through;
   if (hooks_.on_commit) hooks_.on_commit(height, record);
   latest_ = indexes::StateRecord{height, std::move(record)};
   return nullptr;  // MaybeCollect drops pages only between blocks, from the current state
 }
 
 void ReplayStore::RollbackTo(indexes::PutMark to) {
-  const std::uint64_t page = std::max(to.pages, committed_page_);
-  const std::uint64_t value = std::max(to.values, committed_value_);
+  const std::uint64_t page = std::max(to.pages, committed_.pages);
+  const std::uint64_t value = std::max(to.values, committed_.values);
   for (; next_page_ > page; --next_page_) pages_.erase(next_page_ - 1);
   for (; next_value_ > value; --next_value_) values_.erase(next_value_ - 1);
 }

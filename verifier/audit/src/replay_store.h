@@ -85,7 +85,7 @@ class ReplayStore final : public indexes::ViewStore {
   std::unordered_map<indexes::NodeId, std::shared_ptr<const indexes::MapNode>> pages_;
   std::unordered_map<indexes::ValueRef, std::string> values_;
   std::uint64_t next_page_, next_value_;            // next ids to hand out
-  std::uint64_t committed_page_, committed_value_;  // next ids after the last commit
+  indexes::PutMark committed_;                      // Mark() at the last commit
   size_t kept_after_collect_ = 0;
 };
 
