@@ -450,14 +450,16 @@ std::string Shown(const std::optional<std::string>& v) {
 }  // namespace
 
 BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateView& state,
-                             std::span<const journal::Transaction> txs, std::int64_t block_time_us) {
+                             std::span<const journal::Transaction> txs, std::int64_t block_time_us,
+                             std::span<TransactionEffects* const> decoded) {
   BlockProjection out;
   out.verdicts.resize(txs.size());
   std::map<indexes::MapId, indexes::MapChange> merged;
   PendingWrites pending;
   std::uint32_t accepted = 0;  // index of the next accepted transaction in the block
   for (size_t i = 0; i < txs.size(); ++i) {
-    auto effects = ProjectTransaction(txs[i]);
+    auto effects = i < decoded.size() && decoded[i] != nullptr ? Result<TransactionEffects>(std::move(*decoded[i]))
+                                                               : ProjectTransaction(txs[i]);
     if (!effects.ok()) {
       out.verdicts[i] = effects.status();
       continue;
@@ -633,17 +635,27 @@ Result<std::unique_ptr<LedgerDb>> LedgerDb::OpenWith(const std::string& dir, con
   return db;
 }
 
-Result<journal::Receipt> LedgerDb::Execute(journal::Transaction tx) {
-  VELLUM_RETURN_IF_ERROR(ProjectTransaction(tx).status());
-  return ledger_->Append(std::move(tx));
-}
+// The ledger refuses a transaction PrepareTransaction cannot decode before
+// queuing it.
+Result<journal::Receipt> LedgerDb::Execute(journal::Transaction tx) { return ledger_->Append(std::move(tx)); }
 
 void LedgerDb::ExecuteAsync(journal::Transaction tx, std::function<void(Result<journal::Receipt>)> done) {
-  if (Status valid = ProjectTransaction(tx).status(); !valid.ok()) {
-    done(valid);
-    return;
-  }
   ledger_->AppendAsync(std::move(tx), std::move(done));
+}
+
+namespace {
+
+struct DecodedTransaction final : journal::PreparedTransaction {
+  TransactionEffects effects;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<journal::PreparedTransaction>> LedgerDb::PrepareTransaction(const journal::Transaction& tx) {
+  VELLUM_ASSIGN_OR_RETURN(TransactionEffects effects, ProjectTransaction(tx));
+  auto decoded = std::make_unique<DecodedTransaction>();
+  decoded->effects = std::move(effects);
+  return std::unique_ptr<journal::PreparedTransaction>(std::move(decoded));
 }
 
 Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
@@ -666,9 +678,15 @@ Result<LedgerDb::TokenUse> LedgerDb::FindToken(const std::string& token) {
 }
 
 Result<merkle::Hash> LedgerDb::ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
-                                          std::span<const journal::Transaction> txs, std::span<Status> verdicts) {
+                                          std::span<const journal::Transaction> txs,
+                                          std::span<std::unique_ptr<journal::PreparedTransaction>> prepared,
+                                          std::span<Status> verdicts) {
+  std::vector<TransactionEffects*> decoded(txs.size(), nullptr);
+  for (size_t i = 0; i < prepared.size() && i < txs.size(); ++i) {
+    if (auto* d = dynamic_cast<DecodedTransaction*>(prepared[i].get())) decoded[i] = &d->effects;
+  }
   // On the newest prepared state: the block before may still be on its way to the journal.
-  BlockProjection projection = ProjectBlock(*views_, *views_->Tip(), txs, timestamp_us);
+  BlockProjection projection = ProjectBlock(*views_, *views_->Tip(), txs, timestamp_us, decoded);
   bool any = false;
   for (size_t i = 0; i < txs.size(); ++i) {
     verdicts[i] = projection.verdicts[i];

@@ -103,6 +103,7 @@ std::uint64_t MonotonicNanos() {
 struct Pending {
   std::uint64_t enqueued_ns = 0;
   Transaction tx;
+  std::unique_ptr<PreparedTransaction> prepared;  // by the state hook, on the submitting thread
   std::string encoded;
   merkle::Hash tx_hash;
   Waiter* waiter = nullptr;                    // blocking Append
@@ -269,6 +270,11 @@ class Ledger::Impl {
   // the receipt once durable, or at once with the error.
   void Submit(Transaction tx, std::unique_ptr<Pending> pending) {
     Status invalid = Validate(tx);
+    if (invalid.ok() && options_.state != nullptr) {
+      auto prepared = options_.state->PrepareTransaction(tx);
+      if (prepared.ok()) pending->prepared = std::move(prepared).value();
+      else invalid = prepared.status();
+    }
     if (invalid.ok()) {
       pending->encoded = EncodeTransaction(tx);
       if (pending->encoded.size() > options_.max_transaction_bytes) {
@@ -567,10 +573,15 @@ class Ledger::Impl {
     header.timestamp_us = std::max(options_.clock->NowMicros(), prepared_.last_timestamp);
     if (options_.state != nullptr) {
       std::vector<Transaction> txs;
+      std::vector<std::unique_ptr<PreparedTransaction>> prepared;
       txs.reserve(batch.size());
-      for (auto& p : batch) txs.push_back(std::move(p->tx));  // only the hook reads it
+      prepared.reserve(batch.size());
+      for (auto& p : batch) {  // only the hook reads them
+        txs.push_back(std::move(p->tx));
+        prepared.push_back(std::move(p->prepared));
+      }
       std::vector<Status> verdicts(batch.size());
-      auto state_root = options_.state->ApplyBlock(b->height, header.timestamp_us, txs, verdicts);
+      auto state_root = options_.state->ApplyBlock(b->height, header.timestamp_us, txs, prepared, verdicts);
       if (!state_root.ok()) {
         Fail(std::move(batch), b->height, state_root.status());
         return nullptr;

@@ -241,7 +241,7 @@ TEST_CASE("Bad transactions are refused with precise errors and store nothing", 
 class TestHook : public StateHook {
  public:
   Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t /*timestamp_us*/, std::span<const Transaction> txs,
-                                  std::span<Status> verdicts) override {
+                                  std::span<std::unique_ptr<PreparedTransaction>> /*prepared*/, std::span<Status> verdicts) override {
     if (gate_ != nullptr) gate_->wait();
     for (const auto& tx : txs) {
       if (tx.operations[0].body == "crash") return Internal("the state cannot apply this block");
@@ -300,6 +300,90 @@ TEST_CASE("The state hook's root lands in the header, and its failure fails the 
   }
 }
 
+// A state hook that prepares each transaction on the submitting thread and
+// checks what comes back to ApplyBlock.
+class PreparingHook : public StateHook {
+ public:
+  struct Note final : PreparedTransaction {
+    std::string body;
+    std::thread::id thread;
+  };
+  Result<std::unique_ptr<PreparedTransaction>> PrepareTransaction(const Transaction& tx) override {
+    if (tx.operations[0].body == "undecodable") return InvalidArgument("operation 0: cannot decode");
+    auto note = std::make_unique<Note>();
+    note->body = tx.operations[0].body;
+    note->thread = std::this_thread::get_id();
+    return std::unique_ptr<PreparedTransaction>(std::move(note));
+  }
+  Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t /*timestamp_us*/, std::span<const Transaction> txs,
+                                  std::span<std::unique_ptr<PreparedTransaction>> prepared,
+                                  std::span<Status> /*verdicts*/) override {
+    std::lock_guard lock(mu_);
+    if (prepared.size() != txs.size()) mismatches_.push_back("block " + std::to_string(height) + ": sizes differ");
+    for (size_t i = 0; i < txs.size() && i < prepared.size(); ++i) {
+      const auto* note = dynamic_cast<const Note*>(prepared[i].get());
+      if (note == nullptr || note->body != txs[i].operations[0].body) {
+        mismatches_.push_back("block " + std::to_string(height) + " tx " + std::to_string(i));
+      } else {
+        threads_.insert(note->thread);
+        bodies_.push_back(note->body);
+      }
+    }
+    return merkle::Sha256Of("state after " + std::to_string(height));
+  }
+  void CommitBlock(std::uint64_t) override {}
+  void AbortBlock(std::uint64_t) override {}
+
+  std::mutex mu_;
+  std::vector<std::string> mismatches_;
+  std::vector<std::string> bodies_;
+  std::set<std::thread::id> threads_;
+};
+
+TEST_CASE("Transactions are prepared on the submitting thread, and one that fails to prepare is never queued",
+          "[journal][ledger]") {
+  testing::TempDir dir;
+  PreparingHook hook;
+  LedgerOptions options;
+  options.state = &hook;
+  auto ledger = Ledger::Create(dir.path(), "prepared", options);
+  REQUIRE(ledger.ok());
+  constexpr int kWriters = 4;
+  constexpr int kEach = 50;
+  std::vector<std::thread> writers;
+  std::vector<std::thread::id> writer_ids(kWriters);
+  std::atomic<int> refused{0};
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      writer_ids[static_cast<size_t>(w)] = std::this_thread::get_id();
+      for (int i = 0; i < kEach; ++i) {
+        const bool bad = i % 10 == 3;
+        auto r = (*ledger)->Append(Tx(bad ? "undecodable" : "w" + std::to_string(w) + "/" + std::to_string(i)));
+        if (bad) {
+          if (r.status().code() == StatusCode::kInvalidArgument && r.status().message() == "operation 0: cannot decode") {
+            ++refused;
+          }
+        } else {
+          CHECK(r.ok());
+        }
+      }
+    });
+  }
+  for (auto& t : writers) t.join();
+  CHECK(refused == kWriters * kEach / 10);
+  std::lock_guard lock(hook.mu_);
+  CHECK(hook.mismatches_.empty());
+  // Every accepted transaction came back with its own preparation, made on
+  // its writer's thread; the refused ones never reached a block.
+  CHECK(hook.bodies_.size() == static_cast<size_t>(kWriters * kEach * 9 / 10));
+  CHECK(hook.threads_ == std::set<std::thread::id>(writer_ids.begin(), writer_ids.end()));
+  const auto stats = (*ledger)->stats();
+  CHECK(stats.transactions == hook.bodies_.size());
+  for (std::uint64_t seq = 0; seq < stats.transactions; ++seq) {
+    CHECK((*ledger)->GetTransaction(seq)->operations[0].body != "undecodable");
+  }
+}
+
 // A state hook that chains its roots (each block's root hashes the root it
 // was prepared on and the block's bodies) and keeps the prepared blocks as
 // the ledger's pipeline leaves them: a block may be prepared on top of one
@@ -307,7 +391,7 @@ TEST_CASE("The state hook's root lands in the header, and its failure fails the 
 class ChainHook : public StateHook {
  public:
   Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t /*timestamp_us*/, std::span<const Transaction> txs,
-                                  std::span<Status> /*verdicts*/) override {
+                                  std::span<std::unique_ptr<PreparedTransaction>> /*prepared*/, std::span<Status> /*verdicts*/) override {
     std::lock_guard lock(mu_);
     if (gate_ != nullptr && txs[0].operations[0].body == gate_body_) {
       gate_->wait();

@@ -88,13 +88,16 @@ Result<TransactionEffects> ProjectTransaction(const journal::Transaction& tx);
 // (non-OK: refused, no effect — INVALID_ARGUMENT, FAILED_PRECONDITION for a
 // conflicting map spec, ABORTED for a failed comparison). Preconditions see
 // the writes of earlier accepted transactions of the same block. The commit
-// thread, replay and the audit all use it.
+// thread, replay and the audit all use it. `decoded[i]`, where given (not
+// null), is ProjectTransaction(txs[i]) computed earlier, which is consumed
+// instead of decoding txs[i] again.
 struct BlockProjection {
   std::vector<indexes::MapChange> changes;
   std::vector<Status> verdicts;
 };
 BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateView& state,
-                             std::span<const journal::Transaction> txs, std::int64_t block_time_us);
+                             std::span<const journal::Transaction> txs, std::int64_t block_time_us,
+                             std::span<TransactionEffects* const> decoded = {});
 
 // Replays blocks [from, to) of `journal` into `views` (whose current state
 // must be block from-1), checking each state root against its header.
@@ -234,8 +237,13 @@ class LedgerDb final : private journal::StateHook {
   static Result<std::unique_ptr<LedgerDb>> OpenWith(const std::string& dir, const LedgerDbOptions& options,
                                                     std::optional<std::string> create_name);
 
+  // Decodes the transaction's operations (ProjectTransaction) on the
+  // submitting thread; ApplyBlock takes the result instead of decoding again.
+  Result<std::unique_ptr<journal::PreparedTransaction>> PrepareTransaction(const journal::Transaction& tx) override;
   Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
-                                  std::span<const journal::Transaction> txs, std::span<Status> verdicts) override;
+                                  std::span<const journal::Transaction> txs,
+                                  std::span<std::unique_ptr<journal::PreparedTransaction>> prepared,
+                                  std::span<Status> verdicts) override;
   void CommitBlock(std::uint64_t height) override;
   void AbortBlock(std::uint64_t height) override;
 

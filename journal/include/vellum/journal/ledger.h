@@ -47,17 +47,37 @@ namespace vellum::journal {
 // map"). Called on the commit thread only, in height order, but pipelined:
 // ApplyBlock(h + 1) may come before CommitBlock(h), and must then build on
 // the prepared block h. Blocks commit in height order.
+// What a StateHook makes of one transaction before it is queued (its
+// decoded operations, say). Opaque to the ledger, which hands it back to
+// ApplyBlock with the transaction.
+class PreparedTransaction {
+ public:
+  virtual ~PreparedTransaction() = default;
+};
+
 class StateHook {
  public:
   virtual ~StateHook() = default;
+  // Called on the submitting thread, after the ledger's own checks and
+  // before `tx` is queued, so the work that needs no state (decoding,
+  // checking the operations) is spread over the writers' threads instead of
+  // done on the commit thread. An error fails the transaction at once; it is
+  // never queued. The result (null by default) comes back to ApplyBlock.
+  virtual Result<std::unique_ptr<PreparedTransaction>> PrepareTransaction(const Transaction& /*tx*/) {
+    return std::unique_ptr<PreparedTransaction>();
+  }
   // Applies the block's transactions to in-memory state and returns the state
-  // root to commit in its header, whose timestamp will be `timestamp_us`. A transaction the state refuses (a bad
-  // operation, a conflict) gets a non-OK status in `verdicts` (same index;
-  // all OK on entry) and must leave no effect: the ledger leaves it out of
-  // the block and fails it with that status. Returning an error fails every
-  // transaction of the block; the block is not written.
+  // root to commit in its header, whose timestamp will be `timestamp_us`.
+  // `prepared[i]` is what PrepareTransaction returned for `txs[i]`; the hook
+  // may consume it (a block is applied once). A transaction the state
+  // refuses (a bad operation, a conflict) gets a non-OK status in `verdicts`
+  // (same index; all OK on entry) and must leave no effect: the ledger
+  // leaves it out of the block and fails it with that status. Returning an
+  // error fails every transaction of the block; the block is not written.
   virtual Result<merkle::Hash> ApplyBlock(std::uint64_t height, std::int64_t timestamp_us,
-                                          std::span<const Transaction> txs, std::span<Status> verdicts) = 0;
+                                          std::span<const Transaction> txs,
+                                          std::span<std::unique_ptr<PreparedTransaction>> prepared,
+                                          std::span<Status> verdicts) = 0;
   // Block `height`, the oldest prepared one, is durable in the journal.
   virtual void CommitBlock(std::uint64_t height) = 0;
   // Block `height` was not made durable: roll it back, with every block
