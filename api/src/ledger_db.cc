@@ -455,7 +455,23 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
   BlockProjection out;
   out.verdicts.resize(txs.size());
   std::map<indexes::MapId, indexes::MapChange> merged;
+  // The accepted transactions' writes by key, for the lookups of the ones
+  // after them. Most blocks make none (plain writes only), so the writes are
+  // indexed when a lookup comes, from where the last indexing stopped.
   PendingWrites pending;
+  std::map<indexes::MapId, size_t> indexed;  // per map: mutations already in `pending`
+  auto writes_so_far = [&]() -> const PendingWrites& {
+    for (const auto& [map, change] : merged) {
+      auto& keys = pending[map];  // a map created in the block exists, even empty
+      size_t& done = indexed[map];
+      for (; done < change.mutations.size(); ++done) {
+        const indexes::MapMutation& m = change.mutations[done];
+        auto& slot = keys[m.key];
+        if (m.op == indexes::MapMutation::Op::kPut) slot = m.value; else slot.reset();
+      }
+    }
+    return pending;
+  };
   std::uint32_t accepted = 0;  // index of the next accepted transaction in the block
   for (size_t i = 0; i < txs.size(); ++i) {
     auto effects = i < decoded.size() && decoded[i] != nullptr ? Result<TransactionEffects>(std::move(*decoded[i]))
@@ -464,9 +480,14 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       out.verdicts[i] = effects.status();
       continue;
     }
-    Status verdict = ResolveZsetOps(views, state, pending, *effects);
-    if (verdict.ok()) verdict = ResolveDocOps(views, state, pending, accepted, block_time_us, *effects);
-    if (verdict.ok() && !txs[i].client_token.empty()) verdict = RecordToken(views, state, pending, txs[i], accepted, *effects);
+    Status verdict;
+    if (!effects->zset_ops.empty()) verdict = ResolveZsetOps(views, state, writes_so_far(), *effects);
+    if (verdict.ok() && !effects->doc_ops.empty()) {
+      verdict = ResolveDocOps(views, state, writes_so_far(), accepted, block_time_us, *effects);
+    }
+    if (verdict.ok() && !txs[i].client_token.empty()) {
+      verdict = RecordToken(views, state, writes_so_far(), txs[i], accepted, *effects);
+    }
     // A map's spec is fixed when it is created; check against the state and
     // the earlier accepted transactions of this block before applying any.
     std::map<indexes::MapId, indexes::MapSpec> specs;
@@ -487,10 +508,15 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       specs.emplace(map, spec);
     };
     for (const auto& [map, spec] : effects->creates) check_spec(map, spec);
-    for (const auto& op : effects->writes) check_spec(op.map, op.spec);
+    const indexes::MapOp* previous = nullptr;
+    for (const auto& op : effects->writes) {
+      // Runs of writes to one map: its spec was just checked.
+      if (previous == nullptr || !(previous->map == op.map && previous->spec == op.spec)) check_spec(op.map, op.spec);
+      previous = &op;
+    }
     for (const auto& pre : effects->preconditions) {
       if (!verdict.ok()) break;
-      auto current = CurrentValue(views, state, pending, pre.map, pre.key);
+      auto current = CurrentValue(views, state, writes_so_far(), pre.map, pre.key);
       if (!current.ok()) {
         verdict = current.status();
       } else if (*current != pre.expected) {
@@ -507,15 +533,15 @@ BlockProjection ProjectBlock(const indexes::Views& views, const indexes::StateVi
       auto& change = merged[map];
       change.id = map;
       change.spec = spec;
-      pending[map];
     }
+    indexes::MapChange* change = nullptr;  // the previous write's map: writes come in runs per map
     for (auto& op : effects->writes) {
-      auto& slot = pending[op.map][op.mutation.key];
-      if (op.mutation.op == indexes::MapMutation::Op::kPut) slot = op.mutation.value; else slot.reset();
-      auto& change = merged[op.map];
-      change.id = op.map;
-      change.spec = op.spec;
-      change.mutations.push_back(std::move(op.mutation));
+      if (change == nullptr || !(change->id == op.map)) {
+        change = &merged[op.map];
+        change->id = op.map;
+        change->spec = op.spec;
+      }
+      change->mutations.push_back(std::move(op.mutation));
     }
   }
   out.changes.reserve(merged.size());

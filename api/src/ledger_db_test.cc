@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -13,6 +14,8 @@
 #include "vellum/api/query.h"
 #include "vellum/base/bytes.h"
 #include "vellum/engines/kv/kv_ops.h"
+#include "vellum/engines/kv/kv_query.h"
+#include "vellum/indexes/view_store.h"
 #include "vellum/merkle/catalog.h"
 #include "vellum/merkle/note.h"
 #include "vellum/testing/temp_dir.h"
@@ -421,6 +424,127 @@ std::optional<std::string> KvGet(LedgerDb& db, const std::string& ns, const std:
   REQUIRE(got.ok());
   if (!got->entry.has_value()) return std::nullopt;
   return got->entry->value;
+}
+
+// Every entry of `id` in `state` (empty if the map does not exist).
+std::map<std::string, std::string> Contents(const indexes::Views& views, const indexes::StateView& state, const MapId& id) {
+  std::map<std::string, std::string> out;
+  const auto* map_state = state.Find(id);
+  if (map_state == nullptr) return out;
+  auto map = views.MapFor(map_state->spec);
+  REQUIRE(map.ok());
+  auto all = map->Range(map_state->version, {"", std::nullopt, 100000, false});
+  REQUIRE(all.ok());
+  for (auto& e : all->entries) out.emplace(std::move(e.key), std::move(e.value));
+  return out;
+}
+
+TEST_CASE("A block's transactions see the writes of the accepted ones before them (randomized vs a sequential model)",
+          "[api][projection]") {
+  auto store = indexes::NewMemoryViewStore();
+  indexes::ViewsOptions vo;
+  vo.max_page_items = 4;
+  auto views = indexes::Views::Open(store.get(), vo);
+  REQUIRE(views.ok());
+  const std::string ns = "m";
+  const std::string set = "board";
+  // The model: transactions applied one at a time, in order.
+  std::map<std::string, std::string> values;
+  std::map<std::string, std::int64_t> scores;
+  std::set<std::string> tokens;
+  std::mt19937_64 rng(20261205);
+  std::map<StatusCode, int> seen;
+  for (std::uint64_t height = 0; height < 300; ++height) {
+    std::vector<journal::Transaction> txs;
+    std::vector<StatusCode> expected;
+    const size_t n = 1 + rng() % 8;
+    for (size_t t = 0; t < n; ++t) {
+      journal::Transaction tx;
+      auto next_values = values;
+      auto next_scores = scores;
+      bool holds = true;  // every comparison of the transaction
+      std::set<std::string> keys;  // one operation per key: comparisons see the state before the transaction
+      for (size_t o = 0, ops = 1 + rng() % 3; o < ops; ++o) {
+        const std::string key = "k" + std::to_string(rng() % 5);
+        if (!keys.insert(key).second) continue;
+        const auto now = values.find(key);
+        const std::optional<std::string> current =
+            now == values.end() ? std::nullopt : std::optional<std::string>(now->second);
+        std::optional<std::string> claim = current;  // right two times in three
+        if (rng() % 3 == 0) claim = current.has_value() ? std::optional<std::string>() : std::optional<std::string>("x");
+        const std::optional<std::string> value =
+            rng() % 4 == 0 ? std::nullopt : std::optional<std::string>("v" + std::to_string(rng() % 1000));
+        switch (rng() % 4) {
+          case 0:
+            tx.operations.push_back(KvOp({value.has_value() ? kv::KvOp::Type::kPut : kv::KvOp::Type::kDelete, ns, key, value, {}}));
+            if (value.has_value()) next_values[key] = *value; else next_values.erase(key);
+            break;
+          case 1:
+            tx.operations.push_back(KvOp({kv::KvOp::Type::kCompareAndSet, ns, key, value, claim}));
+            holds = holds && claim == current;
+            if (value.has_value()) next_values[key] = *value; else next_values.erase(key);
+            break;
+          case 2:
+            tx.operations.push_back(KvOp({kv::KvOp::Type::kAssert, ns, key, {}, claim}));
+            holds = holds && claim == current;
+            break;
+          default: {
+            const std::int64_t delta = static_cast<std::int64_t>(rng() % 11) - 5;
+            tx.operations.push_back({kv::ZsetOpKind({kv::ZsetOp::Type::kIncrement, ns, set, key, delta}),
+                                     kv::EncodeZsetOp({kv::ZsetOp::Type::kIncrement, ns, set, key, delta})});
+            next_scores[key] += delta;
+          }
+        }
+      }
+      if (rng() % 3 == 0) tx.client_token = "t" + std::to_string(rng() % 40);
+      StatusCode code = StatusCode::kOk;
+      if (!tx.client_token.empty() && tokens.contains(tx.client_token)) code = StatusCode::kAlreadyExists;
+      else if (!holds) code = StatusCode::kAborted;
+      if (code == StatusCode::kOk) {
+        values = std::move(next_values);
+        scores = std::move(next_scores);
+        if (!tx.client_token.empty()) tokens.insert(tx.client_token);
+      }
+      ++seen[code];
+      expected.push_back(code);
+      txs.push_back(std::move(tx));
+    }
+    // Half the transactions come decoded already, as the ledger's commit
+    // thread gets them from PrepareTransaction.
+    std::vector<TransactionEffects> early(txs.size());
+    std::vector<TransactionEffects*> decoded(txs.size(), nullptr);
+    for (size_t i = 0; i < txs.size(); ++i) {
+      if (rng() % 2 == 0) continue;
+      auto effects = ProjectTransaction(txs[i]);
+      REQUIRE(effects.ok());
+      early[i] = std::move(effects).value();
+      decoded[i] = &early[i];
+    }
+    const auto before = (*views)->Current();
+    BlockProjection projection = ProjectBlock(**views, *before, txs, 1000 + static_cast<std::int64_t>(height), decoded);
+    REQUIRE(projection.verdicts.size() == txs.size());
+    for (size_t i = 0; i < txs.size(); ++i) {
+      INFO("block " << height << " transaction " << i << ": " << projection.verdicts[i].ToString());
+      CHECK(projection.verdicts[i].code() == expected[i]);
+    }
+    REQUIRE((*views)->ApplyBlock(height, std::move(projection.changes)).ok());
+    const auto after = (*views)->Current();
+    REQUIRE(Contents(**views, *after, kv::KvMap(ns)) == values);
+    std::map<std::string, std::string> members, score_keys;
+    for (const auto& [member, score] : scores) {
+      members[member] = kv::EncodeScore(score);
+      score_keys[kv::ZsetScoreKey(score, member)] = "";
+    }
+    REQUIRE(Contents(**views, *after, kv::ZsetMembersMap(ns, set)) == members);
+    REQUIRE(Contents(**views, *after, kv::ZsetScoresMap(ns, set)) == score_keys);
+    std::set<std::string> recorded;
+    for (const auto& [token, where] : Contents(**views, *after, TokensMap())) recorded.insert(token);
+    REQUIRE(recorded == tokens);
+  }
+  // The run met every outcome.
+  CHECK(seen[StatusCode::kOk] > 100);
+  CHECK(seen[StatusCode::kAborted] > 100);
+  CHECK(seen[StatusCode::kAlreadyExists] > 10);
 }
 
 TEST_CASE("Key-value puts, deletes and compare-and-set", "[api][kv]") {
