@@ -22,45 +22,49 @@ namespace {
 
 // ---- In memory ----------------------------------------------------------------
 
-class MemoryViewStore final : public ViewStore {
+// Pages and values kept in memory under consecutive ids from `first`; ids
+// below it are `below`'s (none for the memory store; the overlay's base).
+// Subclasses keep the state records.
+class InMemoryViewStore : public ViewStore {
   class Nodes final : public NodeStore {
    public:
-    explicit Nodes(MemoryViewStore* s) : s_(s) {}
+    explicit Nodes(InMemoryViewStore* s) : s_(s) {}
     Result<NodeId> Put(std::shared_ptr<const MapNode> node) override {
       std::unique_lock lock(s_->mu_);
       s_->nodes_.push_back(std::move(node));
-      return static_cast<NodeId>(s_->nodes_.size());
+      return s_->first_ + s_->nodes_.size() - 1;
     }
     Result<std::shared_ptr<const MapNode>> Get(NodeId id) const override {
+      if (id < s_->first_ && s_->below_ != nullptr) return s_->below_->nodes().Get(id);
       std::shared_lock lock(s_->mu_);
-      if (id == kNoNode || id > s_->nodes_.size()) return NotFound("no map page " + std::to_string(id));
-      return s_->nodes_[id - 1];
+      if (id < s_->first_ || id - s_->first_ >= s_->nodes_.size()) return NotFound("no map page " + std::to_string(id));
+      return s_->nodes_[id - s_->first_];
     }
 
    private:
-    MemoryViewStore* s_;
+    InMemoryViewStore* s_;
   };
 
   class Values final : public ValueStore {
    public:
-    explicit Values(MemoryViewStore* s) : s_(s) {}
+    explicit Values(InMemoryViewStore* s) : s_(s) {}
     Result<ValueRef> Put(std::string_view value) override {
       std::unique_lock lock(s_->mu_);
       s_->values_.emplace_back(value);
-      return static_cast<ValueRef>(s_->values_.size());
+      return s_->first_ + s_->values_.size() - 1;
     }
     Result<std::string> Get(ValueRef ref) const override {
+      if (ref < s_->first_ && s_->below_ != nullptr) return s_->below_->values().Get(ref);
       std::shared_lock lock(s_->mu_);
-      if (ref == 0 || ref > s_->values_.size()) return NotFound("no value " + std::to_string(ref));
-      return s_->values_[ref - 1];
+      if (ref < s_->first_ || ref - s_->first_ >= s_->values_.size()) return NotFound("no value " + std::to_string(ref));
+      return s_->values_[ref - s_->first_];
     }
 
    private:
-    MemoryViewStore* s_;
+    InMemoryViewStore* s_;
   };
 
  public:
-  MemoryViewStore() : node_api_(this), value_api_(this) {}
   NodeStore& nodes() override { return node_api_; }
   ValueStore& values() override { return value_api_; }
 
@@ -72,7 +76,7 @@ class MemoryViewStore final : public ViewStore {
                                             std::vector<NodeId>) override {
     std::unique_lock lock(mu_);
     committed_ = through;
-    records_[height] = std::move(record);
+    KeepRecord(height, std::move(record));
     return nullptr;  // nothing is ever dropped
   }
   void RollbackTo(PutMark to) override {
@@ -81,6 +85,35 @@ class MemoryViewStore final : public ViewStore {
     values_.resize(std::max(to.values, committed_.values));
   }
   Status Flush() override { return Status::Ok(); }
+  ViewStoreStats stats() const override {
+    std::shared_lock lock(mu_);
+    ViewStoreStats s;
+    s.pages = nodes_.size();
+    s.values = values_.size();
+    return s;
+  }
+
+ protected:
+  InMemoryViewStore(std::uint64_t first, ViewStore* below)
+      : first_(first), below_(below), node_api_(this), value_api_(this) {}
+  // The state record of a commit, under mu_ (held exclusively).
+  virtual void KeepRecord(std::uint64_t height, std::string record) = 0;
+
+  mutable std::shared_mutex mu_;
+
+ private:
+  const std::uint64_t first_;
+  ViewStore* const below_;
+  std::vector<std::shared_ptr<const MapNode>> nodes_;
+  std::vector<std::string> values_;
+  PutMark committed_;  // Mark() at the last commit
+  Nodes node_api_;
+  Values value_api_;
+};
+
+class MemoryViewStore final : public InMemoryViewStore {
+ public:
+  MemoryViewStore() : InMemoryViewStore(1, nullptr) {}
 
   Result<std::optional<StateRecord>> LatestRecord() const override {
     std::shared_lock lock(mu_);
@@ -95,22 +128,11 @@ class MemoryViewStore final : public ViewStore {
     --it;
     return std::optional(StateRecord{it->first, it->second});
   }
-  ViewStoreStats stats() const override {
-    std::shared_lock lock(mu_);
-    ViewStoreStats s;
-    s.pages = nodes_.size();
-    s.values = values_.size();
-    return s;
-  }
 
  private:
-  mutable std::shared_mutex mu_;
-  std::vector<std::shared_ptr<const MapNode>> nodes_;
-  std::vector<std::string> values_;
-  PutMark committed_;  // Mark() at the last commit
+  void KeepRecord(std::uint64_t height, std::string record) override { records_[height] = std::move(record); }
+
   std::map<std::uint64_t, std::string> records_;
-  Nodes node_api_;
-  Values value_api_;
 };
 
 // ---- LMDB ---------------------------------------------------------------------
@@ -690,90 +712,24 @@ class LmdbViewStore final : public ViewStore {
 
 // ---- Overlay ------------------------------------------------------------------
 
-class OverlayViewStore final : public ViewStore {
-  class Nodes final : public NodeStore {
-   public:
-    explicit Nodes(OverlayViewStore* s) : s_(s) {}
-    Result<NodeId> Put(std::shared_ptr<const MapNode> node) override {
-      std::lock_guard lock(s_->mu_);
-      s_->nodes_.push_back(std::move(node));
-      return kOverlayFirstId + s_->nodes_.size() - 1;
-    }
-    Result<std::shared_ptr<const MapNode>> Get(NodeId id) const override {
-      if (id < kOverlayFirstId) return s_->base_.nodes().Get(id);
-      std::lock_guard lock(s_->mu_);
-      if (id - kOverlayFirstId >= s_->nodes_.size()) return NotFound("no map page " + std::to_string(id));
-      return s_->nodes_[id - kOverlayFirstId];
-    }
-
-   private:
-    OverlayViewStore* s_;
-  };
-  class Values final : public ValueStore {
-   public:
-    explicit Values(OverlayViewStore* s) : s_(s) {}
-    Result<ValueRef> Put(std::string_view value) override {
-      std::lock_guard lock(s_->mu_);
-      s_->values_.emplace_back(value);
-      return kOverlayFirstId + s_->values_.size() - 1;
-    }
-    Result<std::string> Get(ValueRef ref) const override {
-      if (ref < kOverlayFirstId) return s_->base_.values().Get(ref);
-      std::lock_guard lock(s_->mu_);
-      if (ref - kOverlayFirstId >= s_->values_.size()) return NotFound("no value " + std::to_string(ref));
-      return s_->values_[ref - kOverlayFirstId];
-    }
-
-   private:
-    OverlayViewStore* s_;
-  };
-
+class OverlayViewStore final : public InMemoryViewStore {
  public:
   OverlayViewStore(ViewStore& base, std::optional<StateRecord> start)
-      : base_(base), latest_(std::move(start)), node_api_(this), value_api_(this) {}
-  NodeStore& nodes() override { return node_api_; }
-  ValueStore& values() override { return value_api_; }
-  PutMark Mark() const override {
-    std::lock_guard lock(mu_);
-    return {nodes_.size(), values_.size(), 0};
-  }
-  std::shared_ptr<const void> CommitThrough(PutMark through, std::uint64_t height, std::string record,
-                                            std::vector<NodeId>) override {
-    std::lock_guard lock(mu_);
-    committed_ = through;
-    latest_ = StateRecord{height, std::move(record)};
-    return nullptr;  // nothing is ever dropped
-  }
-  void RollbackTo(PutMark to) override {
-    std::lock_guard lock(mu_);
-    nodes_.resize(std::max(to.pages, committed_.pages));
-    values_.resize(std::max(to.values, committed_.values));
-  }
-  Status Flush() override { return Status::Ok(); }
+      : InMemoryViewStore(kOverlayFirstId, &base), base_(base), latest_(std::move(start)) {}
+
   Result<std::optional<StateRecord>> LatestRecord() const override {
-    std::lock_guard lock(mu_);
+    std::shared_lock lock(mu_);
     return latest_;
   }
   Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override {
     return base_.DurableRecordAtOrBefore(height);
   }
-  ViewStoreStats stats() const override {
-    std::lock_guard lock(mu_);
-    ViewStoreStats s;
-    s.pages = nodes_.size();
-    s.values = values_.size();
-    return s;
-  }
 
  private:
+  void KeepRecord(std::uint64_t height, std::string record) override { latest_ = StateRecord{height, std::move(record)}; }
+
   ViewStore& base_;
-  mutable std::mutex mu_;
-  std::vector<std::shared_ptr<const MapNode>> nodes_;
-  std::vector<std::string> values_;
-  PutMark committed_;  // Mark() at the last commit
   std::optional<StateRecord> latest_;
-  Nodes node_api_;
-  Values value_api_;
 };
 
 }  // namespace
