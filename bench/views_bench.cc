@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
                  "transactions a block may take (also while loading)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
       ->capture_default_str();
+  app.add_option("--page-items", options.views.max_page_items,
+                 "max items per map page (the format's M; even, 4..256; changes every root)")
+      ->check(CLI::Range(std::size_t{4}, std::size_t{256}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::filesystem::remove_all(dir);
