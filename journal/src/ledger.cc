@@ -600,11 +600,11 @@ class Ledger::Impl {
         }
       }
       batch = std::move(accepted);
+      // The state settles before the refused hear back: a client told of
+      // its refusal never sees the block's abort still to come.
+      if (batch.empty()) options_.state->AbortBlock(b->height);
       if (!refused.batch.empty()) HandOff(std::move(refused));
-      if (batch.empty()) {
-        options_.state->AbortBlock(b->height);
-        return nullptr;
-      }
+      if (batch.empty()) return nullptr;
     }
     b->applied_ns = MonotonicNanos();
     header.ledger_id = meta_.id;
