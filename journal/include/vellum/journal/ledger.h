@@ -43,10 +43,6 @@
 
 namespace vellum::journal {
 
-// Computes the state root of each block (the views, issue "authenticated
-// map"). Called on the commit thread only, in height order, but pipelined:
-// ApplyBlock(h + 1) may come before CommitBlock(h), and must then build on
-// the prepared block h. Blocks commit in height order.
 // What a StateHook makes of one transaction before it is queued (its
 // decoded operations, say). Opaque to the ledger, which hands it back to
 // ApplyBlock with the transaction.
@@ -55,6 +51,12 @@ class PreparedTransaction {
   virtual ~PreparedTransaction() = default;
 };
 
+// Computes the state root of each block (the views, issue "authenticated
+// map"). ApplyBlock, CommitBlock and AbortBlock are called on the commit
+// thread only, in height order, but pipelined: ApplyBlock(h + 1) may come
+// before CommitBlock(h), and must then build on the prepared block h. Blocks
+// commit in height order. PrepareTransaction is called on any submitting
+// thread.
 class StateHook {
  public:
   virtual ~StateHook() = default;
