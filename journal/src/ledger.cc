@@ -525,13 +525,13 @@ class Ledger::Impl {
       }
       if (at_writer) {
         const bool durable = AwaitWrite(*at_writer);
-        const std::uint64_t failed_height = at_writer->height;
+        const std::uint64_t failed_height = at_writer->write.height;
         const Status failure = at_writer->status;
         Finish(std::move(at_writer));
         if (!durable && next) {
           // `next` was built on the block that failed: the state already
           // dropped it with that block (AbortBlock); fail its transactions.
-          Fail(std::move(next->batch), next->height,
+          Fail(std::move(next->batch), next->write.height,
                failure.WithContext("block " + std::to_string(failed_height) +
                                    ", which the block holding this transaction follows, was not written"));
           next.reset();
@@ -550,9 +550,8 @@ class Ledger::Impl {
   // A block prepared by the commit thread, written by the writer thread.
   struct InFlight {
     std::vector<std::unique_ptr<Pending>> batch;
-    std::uint64_t height = 0;
-    BlockWrite write;
-    std::string header;
+    std::string header;  // encoded; `write` views it (and the batch's encodings)
+    BlockWrite write;    // its height, header, transactions and log-tree nodes
     Chain chain;  // after this block
     std::uint64_t taken_ns = 0, applied_ns = 0, queue_wait_ns = 0;
     // Set by the writer.
@@ -567,7 +566,7 @@ class Ledger::Impl {
     auto b = std::make_unique<InFlight>();
     b->taken_ns = MonotonicNanos();
     b->queue_wait_ns = b->taken_ns - batch.front()->enqueued_ns;  // the queue is FIFO
-    b->height = prepared_.height;
+    const std::uint64_t height = prepared_.height;
     BlockHeader header;
     // Chosen before the state is applied: document revisions record it.
     header.timestamp_us = std::max(options_.clock->NowMicros(), prepared_.last_timestamp);
@@ -581,9 +580,9 @@ class Ledger::Impl {
         prepared.push_back(std::move(p->prepared));
       }
       std::vector<Status> verdicts(batch.size());
-      auto state_root = options_.state->ApplyBlock(b->height, header.timestamp_us, txs, prepared, verdicts);
+      auto state_root = options_.state->ApplyBlock(height, header.timestamp_us, txs, prepared, verdicts);
       if (!state_root.ok()) {
-        Fail(std::move(batch), b->height, state_root.status());
+        Fail(std::move(batch), height, state_root.status());
         return nullptr;
       }
       header.state_root = *state_root;
@@ -602,13 +601,13 @@ class Ledger::Impl {
       batch = std::move(accepted);
       // The state settles before the refused hear back: a client told of
       // its refusal never sees the block's abort still to come.
-      if (batch.empty()) options_.state->AbortBlock(b->height);
+      if (batch.empty()) options_.state->AbortBlock(height);
       if (!refused.batch.empty()) HandOff(std::move(refused));
       if (batch.empty()) return nullptr;
     }
     b->applied_ns = MonotonicNanos();
     header.ledger_id = meta_.id;
-    header.height = b->height;
+    header.height = height;
     header.prev_hash = prepared_.last_hash;
     header.first_tx_seq = prepared_.next_seq;
     header.tx_count = static_cast<std::uint32_t>(batch.size());
@@ -618,13 +617,13 @@ class Ledger::Impl {
     header.tx_root = merkle::RootFromLeafHashes(leaves);
 
     b->header = EncodeBlockHeader(header);
+    b->write.header = b->header;
     b->chain = prepared_;
-    b->chain.height = b->height + 1;
+    b->chain.height = height + 1;
     b->chain.last_hash = BlockHash(b->header);
     b->chain.last_timestamp = header.timestamp_us;
     b->chain.next_seq = header.first_tx_seq + batch.size();
-    b->write.height = b->height;
-    b->write.header = b->header;
+    b->write.height = height;
     b->write.first_tx_seq = header.first_tx_seq;
     b->write.txs.reserve(batch.size());
     for (const auto& p : batch) b->write.txs.push_back(p->encoded);
@@ -646,7 +645,7 @@ class Ledger::Impl {
       lock.unlock();
       b->store_begin_ns = MonotonicNanos();
       Status status = store_->AppendBlock(b->write);
-      if (!status.ok() && BlockReachedStore(b->height, b->header)) {
+      if (!status.ok() && BlockReachedStore(b->write.height, b->header)) {
         // The commit reported an error but the block is durable (a late
         // failure in LMDB's commit): it is committed, whatever was reported.
         status = Status::Ok();
@@ -671,16 +670,16 @@ class Ledger::Impl {
   // the prepared chain back to the last durable block and fails the block.
   void Finish(std::unique_ptr<InFlight> b) {
     if (!b->status.ok()) {
-      if (options_.state != nullptr) options_.state->AbortBlock(b->height);
+      if (options_.state != nullptr) options_.state->AbortBlock(b->write.height);
       prepared_ = durable_;
-      Fail(std::move(b->batch), b->height, b->status);
+      Fail(std::move(b->batch), b->write.height, b->status);
       return;
     }
     phases_.blocks.fetch_add(1, std::memory_order_relaxed);
     phases_.queue_wait_ns.fetch_add(b->queue_wait_ns, std::memory_order_relaxed);
     phases_.apply_ns.fetch_add(b->applied_ns - b->taken_ns, std::memory_order_relaxed);
     phases_.store_ns.fetch_add(b->durable_ns - b->store_begin_ns, std::memory_order_relaxed);
-    if (options_.state != nullptr) options_.state->CommitBlock(b->height);
+    if (options_.state != nullptr) options_.state->CommitBlock(b->write.height);
     durable_ = b->chain;
     const std::uint64_t first_seq = b->write.first_tx_seq;
     {
@@ -689,7 +688,7 @@ class Ledger::Impl {
       tip_root_ = durable_.range.Root();
       next_seq_ = durable_.next_seq;
     }
-    HandOff({std::move(b->batch), Status::Ok(), {}, first_seq, b->height, durable_.last_hash, b->durable_ns});
+    HandOff({std::move(b->batch), Status::Ok(), {}, first_seq, b->write.height, durable_.last_hash, b->durable_ns});
   }
 
   // True iff block `height` with exactly this header is in the store.
