@@ -95,15 +95,15 @@ class InMemoryViewStore : public ViewStore {
 
  protected:
   InMemoryViewStore(std::uint64_t first, ViewStore* below)
-      : first_(first), below_(below), node_api_(this), value_api_(this) {}
+      : below_(below), first_(first), node_api_(this), value_api_(this) {}
   // The state record of a commit, under mu_ (held exclusively).
   virtual void KeepRecord(std::uint64_t height, std::string record) = 0;
 
   mutable std::shared_mutex mu_;
+  ViewStore* const below_;
 
  private:
   const std::uint64_t first_;
-  ViewStore* const below_;
   std::vector<std::shared_ptr<const MapNode>> nodes_;
   std::vector<std::string> values_;
   PutMark committed_;  // Mark() at the last commit
@@ -715,20 +715,19 @@ class LmdbViewStore final : public ViewStore {
 class OverlayViewStore final : public InMemoryViewStore {
  public:
   OverlayViewStore(ViewStore& base, std::optional<StateRecord> start)
-      : InMemoryViewStore(kOverlayFirstId, &base), base_(base), latest_(std::move(start)) {}
+      : InMemoryViewStore(kOverlayFirstId, &base), latest_(std::move(start)) {}
 
   Result<std::optional<StateRecord>> LatestRecord() const override {
     std::shared_lock lock(mu_);
     return latest_;
   }
   Result<std::optional<StateRecord>> DurableRecordAtOrBefore(std::uint64_t height) const override {
-    return base_.DurableRecordAtOrBefore(height);
+    return below_->DurableRecordAtOrBefore(height);
   }
 
  private:
   void KeepRecord(std::uint64_t height, std::string record) override { latest_ = StateRecord{height, std::move(record)}; }
 
-  ViewStore& base_;
   std::optional<StateRecord> latest_;
 };
 
