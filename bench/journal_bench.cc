@@ -20,7 +20,6 @@
 //                                           [--inflight 1] [--repeat 1] [--no-sync]
 #include <fcntl.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -40,6 +39,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "memory_use.h"
 #include "vellum/journal/format.h"
 #include "vellum/journal/ledger.h"
 
@@ -80,13 +80,6 @@ double Percentile(const std::vector<std::int64_t>& sorted, double p) {
   if (sorted.empty()) return 0;
   const size_t i = std::min(sorted.size() - 1, static_cast<size_t>(p * static_cast<double>(sorted.size())));
   return static_cast<double>(sorted[i]) / 1e6;  // ms
-}
-
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
 }
 
 std::string MakeTempDir(const std::string& parent, const std::string& prefix) {
@@ -155,7 +148,7 @@ RunResult RunOnce(const Config& config, int writers) {
   std::string first_error;
   const size_t body_size = config.tx_bytes > kTxFraming ? config.tx_bytes - kTxFraming : 1;
 
-  const double cpu_before = CpuSeconds();
+  const double cpu_before = vellum::CpuSeconds();
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(config.seconds));
   std::vector<std::thread> threads;
@@ -218,7 +211,7 @@ RunResult RunOnce(const Config& config, int writers) {
   }
   for (auto& t : threads) t.join();
   result.elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
-  result.cpu_s = CpuSeconds() - cpu_before;
+  result.cpu_s = vellum::CpuSeconds() - cpu_before;
   result.committed = committed.load();
   result.errors = errors.load();
   result.first_error = first_error;

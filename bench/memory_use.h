@@ -1,6 +1,8 @@
-// Resident memory of a benchmark process, for its report.
+// Resident memory and CPU time of a benchmark process, for its report.
 #ifndef VELLUM_BENCH_MEMORY_USE_H_
 #define VELLUM_BENCH_MEMORY_USE_H_
+
+#include <sys/resource.h>
 
 #include <cstring>
 #include <fstream>
@@ -27,6 +29,14 @@ inline std::string MemoryUse() {
     }
   }
   return out;
+}
+
+// User plus system CPU seconds this process (all its threads) has used.
+inline double CpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+  return seconds(ru.ru_utime) + seconds(ru.ru_stime);
 }
 
 }  // namespace vellum

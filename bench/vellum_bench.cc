@@ -43,7 +43,6 @@
 //                   [--clients 1,16,64,256] [--seconds 8] [--warmup 2] [--json FILE]
 #include <grpcpp/grpcpp.h>
 #include <libpq-fe.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -65,6 +64,7 @@
 #include <thread>
 #include <vector>
 
+#include "memory_use.h"
 #include "vellum/v1/vellum.grpc.pb.h"
 
 namespace {
@@ -555,15 +555,6 @@ struct Point {
   double rate() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
 };
 
-double CpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto tv = [](const timeval& t) {
-    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
-  };
-  return tv(ru.ru_utime) + tv(ru.ru_stime);
-}
-
 // Busy jiffies of the whole machine (all CPUs), excluding idle and iowait.
 std::uint64_t MachineBusyTicks() {
   std::ifstream in("/proc/stat");
@@ -664,14 +655,14 @@ Point RunPoint(System& system, Shape shape, int clients, const Config& config,
   auto sleep_s = [](double s) { std::this_thread::sleep_for(std::chrono::duration<double>(s)); };
   sleep_s(config.warmup);
   const System::BlockCount blocks0 = shape == Shape::kPut ? system.Blocks() : System::BlockCount{};
-  const double cpu0 = CpuSeconds();
+  const double cpu0 = vellum::CpuSeconds();
   const std::uint64_t busy0 = MachineBusyTicks();
   const auto start = Clock::now();
   phase.store(kMeasure, std::memory_order_release);
   sleep_s(config.seconds);
   phase.store(kStop, std::memory_order_release);
   const auto end = Clock::now();
-  const double cpu1 = CpuSeconds();
+  const double cpu1 = vellum::CpuSeconds();
   const std::uint64_t busy1 = MachineBusyTicks();
   const System::BlockCount blocks1 = shape == Shape::kPut ? system.Blocks() : System::BlockCount{};
   for (auto& thread : threads) thread.join();
