@@ -6,13 +6,15 @@
 // measures blocks of --block-keys random puts (half updates of existing keys,
 // half new keys): committed puts/s with the journal synced and the map pages
 // flushed lazily in the background, p50/p99 block commit latency, and the
-// storage bytes per update (journal + views, all versions kept). Two
-// phases: 1 transaction in flight, then 4 (blocks take what is queued, or
-// one transaction each with --max-block-transactions 1: then every block is
-// --block-keys puts and the next is applied while one is synced).
+// storage bytes per update (journal + views, all versions kept), and the
+// process's CPU time per put. One phase per --phases entry (default 1,4):
+// that many transactions in flight, kept in flight for the whole phase
+// (blocks take what is queued, or one transaction each with
+// --max-block-transactions 1: then every block is --block-keys puts and the
+// next is applied while one is synced).
 //
 // Run: build/bin/vellum-bench-views [--keys 1000000] [--seconds 10] [--dir DIR] [--flush-every-pages N]
-//      [--max-block-transactions N]
+//      [--max-block-transactions N] [--phases 1,4,16]
 #include <algorithm>
 #include <condition_variable>
 #include <functional>
@@ -61,14 +63,15 @@ journal::Transaction PutTx(std::mt19937_64& rng, size_t ops, std::vector<std::st
   return tx;
 }
 
-// Runs `total` transactions with up to `inflight` outstanding; returns per-tx latencies (µs).
-std::vector<double> Run(api::LedgerDb& db, size_t total, size_t inflight, const std::function<journal::Transaction()>& next) {
+// Submits transactions from `next` with up to `inflight` outstanding until
+// `more(submitted)` is false, then waits for all; returns per-tx latencies (µs).
+std::vector<double> Run(api::LedgerDb& db, size_t inflight, const std::function<bool(size_t)>& more,
+                        const std::function<journal::Transaction()>& next) {
   std::mutex mu;
   std::condition_variable cv;
   size_t outstanding = 0, failed = 0;
   std::vector<double> latencies;
-  latencies.reserve(total);
-  for (size_t i = 0; i < total; ++i) {
+  for (size_t i = 0; more(i); ++i) {
     journal::Transaction tx = next();
     {
       std::unique_lock lock(mu);
@@ -121,6 +124,11 @@ int main(int argc, char** argv) {
   app.add_option("--block-keys", block_keys, "puts per measured transaction (one block each when alone)")->capture_default_str();
   app.add_option("--ops-per-tx", ops_per_tx, "puts per load transaction")->capture_default_str();
   app.add_option("--inflight", inflight, "transactions in flight while loading")->capture_default_str();
+  std::vector<size_t> phases{1, 4};
+  app.add_option("--phases", phases, "one measured phase per entry: transactions of --block-keys puts in flight")
+      ->delimiter(',')
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}))
+      ->capture_default_str();
   api::LedgerDbOptions options;
   app.add_option("--flush-every-pages", options.view_store.flush_every_pages,
                  "unflushed map pages that start a background flush of the views")
@@ -146,28 +154,29 @@ int main(int argc, char** argv) {
   loaded.reserve(keys);
 
   auto t0 = Clock::now();
-  Run(**db, (keys + ops_per_tx - 1) / ops_per_tx, inflight, [&] { return PutTx(rng, ops_per_tx, &loaded, false); });
+  const size_t load_txs = (keys + ops_per_tx - 1) / ops_per_tx;
+  Run(**db, inflight, [&](size_t i) { return i < load_txs; }, [&] { return PutTx(rng, ops_per_tx, &loaded, false); });
   const double load_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const std::uint64_t load_blocks = (*db)->journal().size();
   std::printf("load: %llu keys in %.1f s = %.0f puts/s durable (%llu blocks)\n", static_cast<unsigned long long>(loaded.size()),
               load_s, static_cast<double>(loaded.size()) / load_s, static_cast<unsigned long long>(load_blocks));
 
-  // Measured phase: one transaction of block_keys puts per block (inflight 1),
-  // then the same with 4 in flight (blocks of up to 4 transactions).
-  for (size_t phase_inflight : {size_t{1}, size_t{4}}) {
+  // Measured phases: transactions of block_keys puts, `phase_inflight` of
+  // them outstanding (1: one per block; more: blocks take what is queued).
+  for (size_t phase_inflight : phases) {
     const std::uint64_t blocks_before = (*db)->journal().size();
     const journal::LedgerStats ledger_before = (*db)->journal().stats();
     const auto views_before = (*db)->view_store().stats();
     const std::uint64_t bytes_before = JournalBytes(**db) + views_before.file_bytes;
-    size_t txs = 0;
-    auto start = Clock::now();
-    std::vector<double> lat;
-    while (std::chrono::duration<double>(Clock::now() - start).count() < seconds) {
-      auto part = Run(**db, 50, phase_inflight, [&] { return PutTx(rng, block_keys, &loaded, true); });
-      lat.insert(lat.end(), part.begin(), part.end());
-      txs += 50;
-    }
+    const double cpu_before = vellum::CpuSeconds();
+    const auto start = Clock::now();
+    const std::vector<double> lat = Run(
+        **db, phase_inflight,
+        [&](size_t) { return std::chrono::duration<double>(Clock::now() - start).count() < seconds; },
+        [&] { return PutTx(rng, block_keys, &loaded, true); });
+    const size_t txs = lat.size();
     const double s = std::chrono::duration<double>(Clock::now() - start).count();
+    const double cpu_s = vellum::CpuSeconds() - cpu_before;
     if (!(*db)->view_store().Flush().ok()) std::fprintf(stderr, "flush failed\n");
     const auto views_after = (*db)->view_store().stats();
     const std::uint64_t bytes_after = JournalBytes(**db) + views_after.file_bytes;
@@ -185,10 +194,11 @@ int main(int argc, char** argv) {
     const double blocks = static_cast<double>(std::max<std::uint64_t>(1, ledger_after.committed_blocks - ledger_before.committed_blocks));
     auto ms_per_block = [&](std::uint64_t after, std::uint64_t before) { return static_cast<double>(after - before) / blocks / 1e6; };
     std::printf("  per block: views apply %.2f ms (commit thread), journal write and sync %.2f ms (writer thread, "
-                "overlapping the next apply); the oldest transaction waited %.2f ms for the commit thread\n",
+                "overlapping the next apply); the oldest transaction waited %.2f ms for the commit thread\n"
+                "  CPU: %.1f us per put, %.2f cores busy (all threads of this process, load generator included)\n",
                 ms_per_block(ledger_after.apply_ns, ledger_before.apply_ns),
                 ms_per_block(ledger_after.store_ns, ledger_before.store_ns),
-                ms_per_block(ledger_after.queue_wait_ns, ledger_before.queue_wait_ns));
+                ms_per_block(ledger_after.queue_wait_ns, ledger_before.queue_wait_ns), cpu_s / puts * 1e6, cpu_s / s);
   }
   const auto st = (*db)->view_store().stats();
   std::printf("views: %llu pages (%llu dropped: no flushed state reached them), %llu values (%llu dropped), "
