@@ -133,6 +133,9 @@ int main(int argc, char** argv) {
   app.add_option("--flush-every-pages", options.view_store.flush_every_pages,
                  "unflushed map pages that start a background flush of the views")
       ->capture_default_str();
+  app.add_option("--page-cache-entries", options.view_store.page_cache_entries,
+                 "decoded flushed map pages the view store keeps in memory")
+      ->capture_default_str();
   app.add_option("--max-block-transactions", options.journal.max_block_transactions,
                  "transactions a block may take (also while loading)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
